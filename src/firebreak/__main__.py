@@ -1,0 +1,3 @@
+from firebreak.cli.main import app
+
+app()

@@ -1,0 +1,74 @@
+"""Request dependencies: the database, settings, the worker and who is asking."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Path, Request
+from sqlalchemy.orm import Session
+
+from firebreak.api.errors import ApiError
+from firebreak.core.errors import NotFound, Unauthorized
+from firebreak.db.engine import Database
+from firebreak.settings import Settings
+from firebreak.workspaces import service as workspace_service
+from firebreak.workspaces.models import Workspace
+from firebreak.workspaces.service import TokenGrant
+
+
+def get_db(request: Request) -> Database:
+    return request.app.state.db  # type: ignore[no-any-return]
+
+
+def get_app_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def read_session(db: Annotated[Database, Depends(get_db)]) -> Iterator[Session]:
+    with db.read() as session:
+        yield session
+
+
+DbDep = Annotated[Database, Depends(get_db)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+ReadSessionDep = Annotated[Session, Depends(read_session)]
+WorkspaceSlug = Annotated[str, Path(description="Workspace slug", min_length=1, max_length=64)]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is asking, resolved to one workspace."""
+
+    workspace: Workspace
+    grant: TokenGrant
+
+    def require(self, scope: str) -> None:
+        if scope not in self.grant.scopes and "admin" not in self.grant.scopes:
+            raise ApiError(403, "forbidden", f"this token lacks the {scope!r} scope")
+
+
+def current_caller(
+    workspace: WorkspaceSlug,
+    session: ReadSessionDep,
+    authorization: Annotated[str | None, Header()] = None,
+) -> Caller:
+    """Resolve the bearer token and check it belongs to the workspace in the path."""
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise ApiError(401, "unauthorized", "send `Authorization: Bearer <token>`")
+    try:
+        grant = workspace_service.verify_token(session=session, secret=authorization[7:].strip())
+    except Unauthorized as exc:
+        raise ApiError(401, "unauthorized", str(exc)) from None
+    try:
+        ws = workspace_service.get_workspace(session=session, slug=workspace)
+    except NotFound:
+        ws = None
+    # A token never learns whether another workspace exists: same answer as a missing one.
+    if ws is None or ws.id != grant.workspace_id:
+        raise ApiError(404, "not_found", f"workspace {workspace!r} does not exist")
+    return Caller(ws, grant)
+
+
+CallerDep = Annotated[Caller, Depends(current_caller)]

@@ -1,0 +1,60 @@
+"""Map the domain error tree onto JSON error responses that name what is wrong."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from firebreak.core.errors import DatabaseNotMigrated, FirebreakError, InvalidInput, NotFound, Unauthorized
+
+
+class ApiError(Exception):
+    """An error with an HTTP status, a stable code and a message for the caller."""
+
+    def __init__(self, status: int, code: str, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+
+
+def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if field:
+        body["field"] = field
+    return {"error": body}
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn exceptions into `{"error": {...}}` responses."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> ORJSONResponse:
+        return ORJSONResponse(error_body(exc.code, exc.message, exc.field), status_code=exc.status)
+
+    @app.exception_handler(FirebreakError)
+    async def _domain_error(_: Request, exc: FirebreakError) -> ORJSONResponse:
+        if isinstance(exc, NotFound):
+            return ORJSONResponse(error_body("not_found", str(exc)), status_code=404)
+        if isinstance(exc, InvalidInput):
+            return ORJSONResponse(error_body("invalid_input", exc.message, exc.field), status_code=422)
+        if isinstance(exc, Unauthorized):
+            return ORJSONResponse(error_body("unauthorized", str(exc)), status_code=401)
+        if isinstance(exc, DatabaseNotMigrated):
+            return ORJSONResponse(error_body("not_migrated", str(exc)), status_code=503)
+        return ORJSONResponse(error_body("error", str(exc)), status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> ORJSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"msg": "invalid request", "loc": ()}
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        return ORJSONResponse(error_body("invalid_input", str(first.get("msg")), where or None), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return ORJSONResponse(
+            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=getattr(exc, "headers", None)
+        )

@@ -1,0 +1,80 @@
+"""Build the FastAPI application; its lifespan runs the in-process worker."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import ORJSONResponse
+
+from firebreak import __version__
+from firebreak.api import errors
+from firebreak.api.routes import health, mentions, pipeline
+from firebreak.db.engine import Database
+from firebreak.db.migrate import ensure_migrated
+from firebreak.pipeline.registry import build_pipeline
+from firebreak.settings import Settings, get_settings
+from firebreak.worker import BackgroundWorker, PeriodicJob
+
+log = logging.getLogger(__name__)
+
+
+def build_worker(db: Database, settings: Settings) -> BackgroundWorker:
+    """Return the worker `serve` runs: the pipeline plus feed polling."""
+    from firebreak.connectors.rss.poller import FeedPoller
+
+    worker = BackgroundWorker(
+        db, build_pipeline(settings), batch_size=settings.worker_batch_size, idle_seconds=settings.worker_idle_seconds
+    )
+    if settings.feed_poll_enabled:
+        poller = FeedPoller(db)
+
+        def poll() -> bool:
+            polled = poller.poll_due()
+            if polled.new_mentions:
+                worker.wake()
+            return False
+
+        worker.add_job(PeriodicJob("feeds", poll, interval=5.0))
+    return worker
+
+
+def create_app(
+    settings: Settings | None = None, *, db: Database | None = None, run_worker: bool | None = None
+) -> FastAPI:
+    """Create the app for `settings`; refuses to start on a database that is not migrated."""
+    settings = settings or get_settings()
+    db = db or Database(settings.resolved_database_url)
+    ensure_migrated(db.engine)
+    start_worker = settings.worker_enabled if run_worker is None else run_worker
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = build_worker(db, settings) if start_worker else None
+        app.state.worker = worker
+        if worker is not None:
+            worker.start()
+            log.info("in-process worker started")
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+
+    app = FastAPI(
+        title="Firebreak",
+        version=__version__,
+        summary="Social media issues management: listen, triage, respond, run the issue.",
+        default_response_class=ORJSONResponse,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.worker = None
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(mentions.router)
+    app.include_router(pipeline.router)
+    return app

@@ -1,0 +1,1 @@
+"""Channels: the places mentions come from, with their secrets and poll state."""

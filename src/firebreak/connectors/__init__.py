@@ -1,0 +1,1 @@
+"""Connectors: how mentions arrive from networks and feeds (and, later, how replies leave)."""

@@ -1,0 +1,1 @@
+"""RSS/Atom feeds polled with conditional GET."""

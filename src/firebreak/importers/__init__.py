@@ -1,0 +1,1 @@
+"""File importers: the documented mention schema, and public datasets (airline, twcs)."""

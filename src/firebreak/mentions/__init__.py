@@ -1,0 +1,1 @@
+"""Mentions and their authors: ingestion, dedupe, threads, search."""

@@ -1,0 +1,1 @@
+"""The mention pipeline: stages over batches, durable state, retries and parking."""

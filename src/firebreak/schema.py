@@ -1,0 +1,13 @@
+"""Import every ORM module so `Base.metadata` describes the whole schema (migrations, tests)."""
+
+from __future__ import annotations
+
+from firebreak.audit import models as audit_models
+from firebreak.channels import models as channel_models
+from firebreak.db.base import Base
+from firebreak.mentions import models as mention_models
+from firebreak.workspaces import models as workspace_models
+
+metadata = Base.metadata
+
+__all__ = ["audit_models", "channel_models", "mention_models", "metadata", "workspace_models"]

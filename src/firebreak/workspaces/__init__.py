@@ -1,0 +1,1 @@
+"""Workspaces (one per brand) and the API tokens that act inside them."""
