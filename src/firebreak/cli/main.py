@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from firebreak import __version__
-from firebreak.cli import admin, data, demo
+from firebreak.cli import admin, data, demo, feeds
 from firebreak.cli.common import clean_errors, console, database, settings, setup_logging
 from firebreak.db.migrate import current_revision, head_revision, upgrade
 
@@ -76,3 +76,4 @@ def serve(
 admin.register(app)
 data.register(app)
 demo.register(app)
+feeds.register(app)
