@@ -48,9 +48,8 @@ class BackgroundWorker:
         self._wake[job.name] = threading.Event()
 
     def run_once(self) -> BatchReport:
-        """Process one batch in its own transaction and return what it did."""
-        with self.db.write() as session:
-            report = self.pipeline.process_batch(session, limit=self.batch_size)
+        """Process one batch (its try counted first, so a crash mid-batch is seen) and return what it did."""
+        report = self.pipeline.run_batch(self.db.write, limit=self.batch_size)
         self.processed_total += len(report.processed)
         return report
 
@@ -60,13 +59,13 @@ class BackgroundWorker:
         for _ in range(max_batches):
             report = self.run_once()
             done += len(report.processed)
-            if report.claimed < self.batch_size:
+            # Not `claimed < batch_size`: mentions left over from a crashed batch run one per batch.
+            if not report.claimed:
                 break
         return done
 
     def _pipeline_step(self) -> bool:
-        report = self.run_once()
-        return report.claimed >= self.batch_size
+        return self.run_once().claimed > 0
 
     def wake(self, name: str = "pipeline") -> None:
         """Ask a job to run now instead of waiting out its interval (new mentions arrived)."""

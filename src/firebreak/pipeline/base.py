@@ -5,6 +5,9 @@ Contract for stage authors:
 - A problem with one mention is reported with `item.fail(...)` (or by raising from `process_one`);
   the rest of the batch carries on. The runner rolls back everything the batch wrote and re-runs it
   without the failed mentions, so a failed mention leaves no partial effects behind.
+- When a shared run raises or fails any mention, the runner runs that stage again one mention at a time,
+  each in its own savepoint, so only the culprits fail (after a database error PostgreSQL refuses every
+  later statement until a rollback, so a failure seen in a shared run may be a bystander's).
 - Stages must be idempotent: a retried mention runs through every stage again.
 - Stages never commit; the runner commits the batch once, together with each mention's new state.
 """
