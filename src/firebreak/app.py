@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
+from fastapi.concurrency import run_in_threadpool
 
 from firebreak import __version__
 from firebreak.api import errors
@@ -55,6 +56,12 @@ def create_app(
         worker = build_worker(db, settings) if start_worker else None
         app.state.worker = worker
         if worker is not None:
+            # Stages that load models lazily would do it in the first batch, holding the write lock
+            # (on SQLite) while the first webhooks wait; load them before serving instead.
+            for stage in worker.pipeline.stages:
+                warm_up = getattr(stage, "warm_up", None)
+                if callable(warm_up):
+                    await run_in_threadpool(warm_up)
             worker.start()
             log.info("in-process worker started")
         try:
@@ -67,7 +74,6 @@ def create_app(
         title="Firebreak",
         version=__version__,
         summary="Social media issues management: listen, triage, respond, run the issue.",
-        default_response_class=ORJSONResponse,
         lifespan=lifespan,
     )
     app.state.settings = settings
@@ -77,4 +83,14 @@ def create_app(
     app.include_router(health.router)
     app.include_router(mentions.router)
     app.include_router(pipeline.router)
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        # The webhook documents its hand-decoded body with references to these definitions.
+        if app.openapi_schema is None:
+            document = generate_openapi()
+            document.setdefault("components", {}).setdefault("schemas", {}).update(mentions.BODY_DEFINITIONS)
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

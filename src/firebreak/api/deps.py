@@ -37,6 +37,17 @@ ReadSessionDep = Annotated[Session, Depends(read_session)]
 WorkspaceSlug = Annotated[str, Path(description="Workspace slug", min_length=1, max_length=64)]
 
 
+def find_workspace(*, session: Session, slug: str) -> Workspace | None:
+    """Return the workspace with this slug, or None; a slug no workspace could have is not even looked up."""
+    # Path segments may hold anything (NUL included, which PostgreSQL refuses to compare).
+    if not workspace_service.SLUG_RE.match(slug):
+        return None
+    try:
+        return workspace_service.get_workspace(session=session, slug=slug)
+    except NotFound:
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class Caller:
     """Who is asking, resolved to one workspace."""
@@ -61,10 +72,7 @@ def current_caller(
         grant = workspace_service.verify_token(session=session, secret=authorization[7:].strip())
     except Unauthorized as exc:
         raise ApiError(401, "unauthorized", str(exc)) from None
-    try:
-        ws = workspace_service.get_workspace(session=session, slug=workspace)
-    except NotFound:
-        ws = None
+    ws = find_workspace(session=session, slug=workspace)
     # A token never learns whether another workspace exists: same answer as a missing one.
     if ws is None or ws.id != grant.workspace_id:
         raise ApiError(404, "not_found", f"workspace {workspace!r} does not exist")

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from firebreak.core.errors import DatabaseNotMigrated, FirebreakError, InvalidInput, NotFound, Unauthorized
+
+
+class OrjsonResponse(JSONResponse):
+    """A JSON response for hand-built bodies, rendered by orjson (datetimes and all)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
 
 
 class ApiError(Exception):
@@ -31,30 +39,40 @@ def install(app: FastAPI) -> None:
     """Register the handlers that turn exceptions into `{"error": {...}}` responses."""
 
     @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> ORJSONResponse:
-        return ORJSONResponse(error_body(exc.code, exc.message, exc.field), status_code=exc.status)
+    async def _api_error(_: Request, exc: ApiError) -> OrjsonResponse:
+        return OrjsonResponse(error_body(exc.code, exc.message, exc.field), status_code=exc.status)
 
     @app.exception_handler(FirebreakError)
-    async def _domain_error(_: Request, exc: FirebreakError) -> ORJSONResponse:
+    async def _domain_error(_: Request, exc: FirebreakError) -> OrjsonResponse:
         if isinstance(exc, NotFound):
-            return ORJSONResponse(error_body("not_found", str(exc)), status_code=404)
+            return OrjsonResponse(error_body("not_found", str(exc)), status_code=404)
         if isinstance(exc, InvalidInput):
-            return ORJSONResponse(error_body("invalid_input", exc.message, exc.field), status_code=422)
+            return OrjsonResponse(error_body("invalid_input", exc.message, exc.field), status_code=422)
         if isinstance(exc, Unauthorized):
-            return ORJSONResponse(error_body("unauthorized", str(exc)), status_code=401)
+            return OrjsonResponse(error_body("unauthorized", str(exc)), status_code=401)
         if isinstance(exc, DatabaseNotMigrated):
-            return ORJSONResponse(error_body("not_migrated", str(exc)), status_code=503)
-        return ORJSONResponse(error_body("error", str(exc)), status_code=400)
+            return OrjsonResponse(error_body("not_migrated", str(exc)), status_code=503)
+        return OrjsonResponse(error_body("error", str(exc)), status_code=400)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def _validation(_: Request, exc: RequestValidationError) -> OrjsonResponse:
         first = exc.errors()[0] if exc.errors() else {"msg": "invalid request", "loc": ()}
         where = ".".join(str(part) for part in first.get("loc", ()))
-        return ORJSONResponse(error_body("invalid_input", str(first.get("msg")), where or None), status_code=422)
+        return OrjsonResponse(error_body("invalid_input", str(first.get("msg")), where or None), status_code=422)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> OrjsonResponse:
+        # Starlette still logs the traceback; the caller gets JSON like every other error.
+        return OrjsonResponse(
+            error_body("internal_error", f"the server failed to handle this request ({type(exc).__name__})"),
+            status_code=500,
+            # uvicorn drops the connection after an unhandled error; say so, or clients reuse a dead socket.
+            headers={"Connection": "close"},
+        )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+    async def _http(_: Request, exc: StarletteHTTPException) -> OrjsonResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return ORJSONResponse(
+        return OrjsonResponse(
             error_body(code, str(exc.detail)), status_code=exc.status_code, headers=getattr(exc, "headers", None)
         )

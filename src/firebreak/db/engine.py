@@ -7,8 +7,10 @@ Read sessions use deferred transactions and never take the write lock.
 
 from __future__ import annotations
 
+import threading
+from collections import deque
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +57,48 @@ def make_engine(url: str, *, immediate: bool = True, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
+class FairLock:
+    """A reentrant lock handed to waiting threads in the order they asked for it."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._waiters: deque[tuple[int, threading.Lock]] = deque()
+        self._owner: int | None = None
+        self._depth = 0
+
+    def __enter__(self) -> None:
+        me = threading.get_ident()
+        with self._mutex:
+            if self._owner == me or (self._owner is None and not self._waiters):
+                self._owner = me
+                self._depth += 1
+                return
+            baton = threading.Lock()
+            baton.acquire()
+            self._waiters.append((me, baton))
+        try:
+            baton.acquire()  # the releasing thread makes us the owner, then lets us go
+        except BaseException:
+            with self._mutex:
+                if (me, baton) in self._waiters:
+                    self._waiters.remove((me, baton))
+                    raise
+            self.__exit__()  # ownership arrived as we were interrupted: pass it on
+            raise
+
+    def __exit__(self, *_: object) -> None:
+        with self._mutex:
+            self._depth -= 1
+            if self._depth:
+                return
+            if self._waiters:
+                self._owner, baton = self._waiters.popleft()
+                self._depth = 1
+                baton.release()
+            else:
+                self._owner = None
+
+
 class Database:
     """The storage handle a process holds: a writer engine, a reader engine and their sessions."""
 
@@ -66,6 +110,10 @@ class Database:
             self.read_engine = make_engine(url, immediate=False, **extra)
         else:
             self.read_engine = self.engine
+        # SQLite has one writer at a time. Writers of this process queue on a lock, in order, woken the
+        # moment it is free; in SQLite's busy handler they would poll with sleeps of up to 100 ms while
+        # late arrivals (a worker looping over batches) overtake them again and again.
+        self._write_lock = FairLock() if self.is_sqlite else None
         self._writer = sessionmaker(self.engine, expire_on_commit=False)
         self._reader = sessionmaker(self.read_engine, expire_on_commit=False)
 
@@ -80,7 +128,7 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """Open a session whose transaction commits on success and rolls back on error."""
-        with self._writer() as session, session.begin():
+        with self._write_lock or nullcontext(), self._writer() as session, session.begin():
             yield session
 
     @contextmanager

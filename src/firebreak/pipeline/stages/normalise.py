@@ -125,6 +125,10 @@ class LanguageStage(Stage):
 
     name = "language"
 
+    def warm_up(self) -> None:
+        """Load the language model now, not inside the first batch's transaction (it takes a second)."""
+        _identifier()
+
     def process_one(self, session: Session, item: WorkItem) -> None:
         mention = item.mention
         stated = mention.language and mention.language_confidence in (None, 1.0)
