@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from firebreak.core.errors import FirebreakError
 from firebreak.db.engine import Database
@@ -30,7 +31,8 @@ def clean_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except FirebreakError as exc:
-            console.print(f"[red]error:[/red] {exc}")
+            # One line, never wrapped, and the message's own brackets are not read as markup.
+            console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
