@@ -6,8 +6,9 @@ from firebreak.audit import models as audit_models
 from firebreak.channels import models as channel_models
 from firebreak.db.base import Base
 from firebreak.mentions import models as mention_models
+from firebreak.triage import models as triage_models
 from firebreak.workspaces import models as workspace_models
 
 metadata = Base.metadata
 
-__all__ = ["audit_models", "channel_models", "mention_models", "metadata", "workspace_models"]
+__all__ = ["audit_models", "channel_models", "mention_models", "metadata", "triage_models", "workspace_models"]

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     pipeline_retry_base_seconds: float = Field(
         5.0, gt=0, description="First retry delay; doubles each try (capped at one hour)."
     )
+    playbook_path: Path | None = Field(None, description="Playbook YAML in force; default is the shipped guide.")
+    models_dir: Path | None = Field(
+        None, description="Trained text models to use; default DATA_DIR/models if trained, else the shipped ones."
+    )
     feed_poll_enabled: bool = Field(True, description="Poll RSS/Atom channels inside `serve`.")
     feed_default_interval_seconds: int = Field(300, ge=10, description="Default feed poll interval.")
 
@@ -48,6 +52,14 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'firebreak.db').resolve()}"
+
+    @property
+    def resolved_models_dir(self) -> Path | None:
+        """Return the models folder to load, or None for the artefacts shipped in the package."""
+        if self.models_dir is not None:
+            return self.models_dir
+        trained = self.data_dir / "models"
+        return trained if (trained / "manifest.json").exists() else None
 
     @property
     def base_url(self) -> str:

@@ -1,0 +1,1 @@
+"""The playbook: everything a brand decides in advance, as versionable, validated YAML."""
