@@ -420,6 +420,10 @@ def ingest_mentions(
             if item.author:
                 wanted[(target[1], item.author.handle)] = item.author
 
+    if session.get_bind().dialect.name == "postgresql":
+        # Take unique-index locks in one global order, so two deliveries that share new posts (or
+        # new authors) in different orders wait for each other instead of deadlocking.
+        wanted = dict(sorted(wanted.items()))
     authors = _upsert_authors(session, workspace_id, wanted)
     conversations = _resolve_conversations(session, workspace_id, unique)
 
@@ -456,6 +460,8 @@ def ingest_mentions(
         )
     stored: dict[tuple[int, str], int] = {}
     created_ids: list[int] = []
+    if rows and session.get_bind().dialect.name == "postgresql":
+        rows.sort(key=lambda row: (row[1], row[2]))  # (channel_id, external_id): see the lock-order note above
     if rows:
         inserted = _insert_new(
             session,
