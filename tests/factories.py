@@ -43,7 +43,8 @@ def make_workspace(db: Database, slug: str) -> WorkspaceFixture:
 
 
 def mention(external_id: str | int, text: str = "my order never arrived", **fields: Any) -> MentionIn:
-    fields.setdefault("created_at", T0 + timedelta(minutes=int(str(external_id)[-3:]) if str(external_id)[-3:].isdigit() else 0))
+    tail = str(external_id)[-3:]
+    fields.setdefault("created_at", T0 + timedelta(minutes=int(tail) if tail.isdigit() else 0))
     return msgspec.convert({"external_id": external_id, "text": text, **fields}, MentionIn)
 
 

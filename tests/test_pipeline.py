@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, insert, select
 
 from firebreak.audit.models import AuditEntry
 from firebreak.core.clock import FixedClock, utcnow
@@ -21,7 +21,15 @@ from firebreak.pipeline.runner import MAX_RETRY_DELAY, WORKER_STOPPED, BatchRepo
 from firebreak.pipeline.stages.normalise import NormaliseStage
 from firebreak.worker import BackgroundWorker
 from tests.factories import ingest, mention
-from tests.pipeline_support import SEEN, BoomStage, BulkBoomStage, DuplicateRowStage, SeenStage
+from tests.pipeline_support import (
+    SEEN,
+    BoomStage,
+    BulkBoomStage,
+    DuplicateRowStage,
+    GateStage,
+    LookupStage,
+    SeenStage,
+)
 
 
 def _clock() -> FixedClock:
@@ -30,8 +38,7 @@ def _clock() -> FixedClock:
 
 
 def _run(db: Database, pipeline: Pipeline, *, limit: int = 100) -> BatchReport:
-    with db.write() as session:
-        return pipeline.process_batch(session, limit=limit)
+    return pipeline.run_batch(db, limit=limit)
 
 
 def _mentions(db: Database) -> dict[int, Mention]:
@@ -86,6 +93,18 @@ def test_default_stages_fill_normalized_text_entities_and_language(db, acme, set
         assert row.processed_at is not None
 
 
+class V1Stage(Stage):
+    name = "v1"
+
+    def process_one(self, session, item: WorkItem) -> None:
+        item.mention.language = "xx"
+
+
+def test_a_stage_written_for_the_old_api_is_refused_not_silently_skipped():
+    with pytest.raises(TypeError, match="port it to prepare/apply"):
+        Pipeline([NormaliseStage(), V1Stage()])
+
+
 # ------------------------------------------------------------------------------------ failures
 
 
@@ -122,18 +141,19 @@ def test_bulk_stage_that_raises_falls_back_to_one_by_one(db, acme):
     report = _run(db, pipeline)
 
     assert report.retried == [bad] and len(report.processed) == 5
-    # The whole batch, then each mention alone, then the five good ones together on the clean pass.
-    assert bulk.batch_sizes == [6, 1, 1, 1, 1, 1, 1, 5]
+    # The whole batch, then each mention alone; nothing was written, so there is no clean pass to redo.
+    assert bulk.batch_sizes == [6, 1, 1, 1, 1, 1, 1]
     rows = _mentions(db)
     assert rows[bad].last_error == "bulk: ValueError: bulk call rejected the batch"
     assert rows[bad].entities is None
-    assert all(rows[i].entities == {"hashtags": ["ok"], "bulk": True} for i in ids if i != bad)
+    # What the failed shared run set was undone: each good mention counts only its lone run.
+    assert all(rows[i].entities == {"hashtags": ["ok"], "bulk": 1} for i in ids if i != bad)
 
 
 class NulErrorStage(Stage):
     name = "nul"
 
-    def process_one(self, session, item: WorkItem) -> None:
+    def prepare_one(self, session, item: WorkItem) -> None:
         if "nul" in item.mention.text:
             raise ValueError("undecodable \x00 byte")
 
@@ -164,6 +184,117 @@ def test_database_error_in_a_stage_is_isolated_to_its_mention(db, acme, mode):
     with db.read() as session:
         assert DuplicateRowStage.handles(session) == {f"m{i}" for i in ids if i not in bad}
     assert _seen(db) == Counter({i: 1 for i in ids if i not in bad})
+
+
+def test_a_database_error_in_prepare_is_isolated_to_its_mention(db, acme):
+    ids = ingest(db, acme, [mention(i, "missing" if i in (2, 5) else f"post {i}") for i in range(1, 8)]).ids
+    bad = {ids[1], ids[4]}
+
+    # On PostgreSQL the first error breaks the read transaction: the rest of the shared run fails too.
+    report = _run(db, Pipeline([LookupStage(), SeenStage()], clock=_clock()))
+
+    assert sorted(report.retried) == sorted(bad) and sorted(report.processed) == sorted(set(ids) - bad)
+    rows = _mentions(db)
+    for i in bad:
+        assert rows[i].last_error.startswith("lookup: ") and "no_such_table" in rows[i].last_error
+        assert rows[i].entities is None
+    assert all(rows[i].entities == {"rows": 1} for i in set(ids) - bad)
+    assert _seen(db) == Counter({i: 1 for i in ids if i not in bad})
+
+
+class SessionWriterStage(Stage):
+    """Wrongly add a row to the session in prepare."""
+
+    name = "sneaky"
+
+    def prepare_one(self, session, item: WorkItem) -> None:
+        session.add(AuditEntry(workspace_id=item.mention.workspace_id, actor="t", action=SEEN, details={}))
+
+
+class DirectSetStage(Stage):
+    """Wrongly assign a mention column instead of calling item.set()."""
+
+    name = "direct"
+
+    def prepare_one(self, session, item: WorkItem) -> None:
+        item.set(language="xx")
+        item.mention.normalized_text = "lost"
+
+
+class CoreWriterStage(Stage):
+    """Wrongly write with a Core statement in prepare."""
+
+    name = "core"
+
+    def prepare_one(self, session, item: WorkItem) -> None:
+        values = {"workspace_id": item.mention.workspace_id, "actor": "t", "action": SEEN, "details": {}}
+        session.execute(insert(AuditEntry).values(**values))
+
+
+def test_prepare_cannot_write_and_says_so(db, acme):
+    ids = ingest(db, acme, [mention(i, f"post {i}") for i in range(1, 5)]).ids
+
+    first = Pipeline([SessionWriterStage()], clock=_clock()).run_batch(db, limit=10, ids=ids[1:3])
+    second = Pipeline([DirectSetStage()], clock=_clock()).run_batch(db, limit=10, ids=ids[:1])
+    # PostgreSQL refuses it (read-only transaction); on SQLite the read session is never committed.
+    third = Pipeline([CoreWriterStage()], clock=_clock()).run_batch(db, limit=10, ids=ids[3:])
+
+    assert first.retried == ids[1:3] and second.retried == ids[:1]
+    if not db.is_sqlite:
+        assert third.retried == ids[3:] and "read-only transaction" in (_mentions(db)[ids[3]].last_error or "")
+    rows = _mentions(db)
+    assert all("changed the session in prepare" in (rows[i].last_error or "") for i in ids[1:3])
+    assert rows[ids[0]].last_error == "direct: stage direct changed mention.normalized_text directly; " + (
+        "use item.set(normalized_text=...)"
+    )
+    assert {(r.language, r.normalized_text) for r in rows.values()} == {(None, None)}
+    assert _seen(db) == Counter()
+
+
+def test_a_batch_settles_in_a_few_bulk_statements_whatever_its_size(db, acme):
+    ids = ingest(db, acme, [mention(i, f"boom {i}" if i % 4 == 0 else f"post {i} #x") for i in range(1, 81)]).ids
+    writes: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+        if statement.split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE"):
+            writes.append(statement.split(None, 1)[0].upper())
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        report = _run(db, Pipeline([NormaliseStage(), SeenStage(), BoomStage()], clock=_clock()))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+
+    assert len(report.processed) == 60 and len(report.retried) == 20
+    # Reserve; then audit rows, processed mentions, error rows, failed mentions: one statement each.
+    assert writes == ["UPDATE", "INSERT", "UPDATE", "INSERT", "UPDATE"]
+    rows = _mentions(db)
+    assert all(rows[i].normalized_text == f"post {ids.index(i) + 1} #x" for i in report.processed)
+    assert {rows[i].entities["hashtags"][0] for i in report.processed} == {"x"}
+    assert _seen(db) == Counter(dict.fromkeys(report.processed, 1))
+
+
+class OddValueStage(Stage):
+    """Set a value the entities column cannot store for texts containing "odd"."""
+
+    name = "odd"
+
+    def prepare_one(self, session, item: WorkItem) -> None:
+        item.set(entities={"value": object() if "odd" in item.mention.text else 1})
+
+
+def test_a_value_its_row_refuses_fails_only_that_mention(db, acme):
+    ids = ingest(db, acme, [mention(i, "odd" if i == 3 else f"post {i}") for i in range(1, 6)]).ids
+    bad = ids[2]
+
+    report = _run(db, Pipeline([NormaliseStage(), SeenStage(), OddValueStage()], clock=_clock()))
+
+    assert report.retried == [bad] and report.processed == [i for i in ids if i != bad]
+    rows = _mentions(db)
+    assert rows[bad].last_error.startswith("settle: ") and "not JSON serializable" in rows[bad].last_error
+    assert rows[bad].normalized_text is None
+    assert all(rows[i].entities == {"value": 1} for i in ids if i != bad)
+    assert _seen(db) == Counter({i: 1 for i in ids if i != bad}), "its apply rows were rolled back"
 
 
 def test_backoff_doubles_parks_after_max_attempts_and_retry_parked_requeues(db, acme, globex):
@@ -217,8 +348,7 @@ def test_processed_mentions_are_never_processed_again_and_batches_respect_the_li
     assert sizes == [3, 3, 1, 0]
     assert boom.calls == ids, "oldest first, each once"
     ingest(db, acme, [mention(i, f"post {i}") for i in range(1, 8)])  # delivered again: duplicates
-    with db.write() as session:
-        assert pipeline.process_batch(session, limit=10, ids=ids).claimed == 0
+    assert pipeline.run_batch(db, limit=10, ids=ids).claimed == 0
     assert _run(db, pipeline).claimed == 0
     assert BackgroundWorker(db, pipeline, batch_size=2).drain() == 0
     assert boom.calls == ids
@@ -286,10 +416,63 @@ class RendezvousStage(Stage):
         self.barrier = barrier
         self.met = threading.local()
 
-    def process(self, session, items: list[WorkItem]) -> None:
+    def prepare(self, session, items: list[WorkItem]) -> None:
         if not getattr(self.met, "done", False):
             self.met.done = True
             self.barrier.wait(timeout=20)
+
+
+def test_a_slow_prepare_does_not_hold_up_other_writers(db, acme):
+    ids = ingest(db, acme, [mention(i, f"post {i}") for i in range(1, 6)]).ids
+    gate = GateStage()
+    pipeline = Pipeline([NormaliseStage(), gate, SeenStage()], clock=_clock())
+    reports: list[BatchReport] = []
+    worker = threading.Thread(target=lambda: reports.append(pipeline.run_batch(db, limit=10)))
+    worker.start()
+    try:
+        assert gate.entered.wait(20)
+        # A webhook's write through the same Database while the worker is mid-batch: were the worker
+        # holding SQLite's write lock, this would wait until the gate gives up (20 s).
+        started = time.monotonic()
+        (late,) = ingest(db, acme, [mention(99, "arrived mid-batch")]).ids
+        took = time.monotonic() - started
+        mid_batch = not gate.open.is_set() and worker.is_alive()
+    finally:
+        gate.open.set()
+        worker.join(30)
+    assert mid_batch and took < 2, f"the write took {took:.1f}s"
+    (report,) = reports
+    assert sorted(report.processed) == sorted(ids)
+    assert _seen(db) == Counter({i: 1 for i in ids})
+    assert _mentions(db)[late].state == "pending"
+
+
+def test_a_reservation_taken_over_after_it_expired_is_not_applied_twice(db, acme):
+    first, second = ingest(db, acme, [mention(1, "post 1"), mention(2, "post 2")]).ids
+    clock = _clock()
+    gate = GateStage()
+    slow = Pipeline([NormaliseStage(), SeenStage(), gate], retry_base_seconds=10, clock=clock)
+    reports: list[BatchReport] = []
+    worker = threading.Thread(target=lambda: reports.append(slow.run_batch(db, limit=10)))
+    worker.start()
+    try:
+        assert gate.entered.wait(20)
+        # The slow batch outlives its reservation; another worker sees a try that never settled and
+        # takes that mention over (alone, as it may be what stopped a worker).
+        clock.advance(timedelta(seconds=10))
+        other = Pipeline([SeenStage()], retry_base_seconds=10, clock=clock).run_batch(db, limit=10)
+    finally:
+        gate.open.set()
+        worker.join(30)
+
+    assert other.processed == [first]
+    (report,) = reports
+    assert report.claimed == 2 and report.processed == [second] and report.skipped == [first]
+    assert _seen(db) == Counter({first: 1, second: 1})
+    rows = _mentions(db)
+    assert (rows[first].state, rows[first].attempts, rows[first].normalized_text) == ("processed", 2, None)
+    assert (rows[second].state, rows[second].attempts, rows[second].normalized_text) == ("processed", 1, "post 2")
+    assert _errors(db, first) == [("worker", 1, WORKER_STOPPED)]
 
 
 def test_two_workers_claim_disjoint_batches_and_process_each_mention_once(db, acme):
@@ -304,8 +487,7 @@ def test_two_workers_claim_disjoint_batches_and_process_each_mention_once(db, ac
         pipeline = Pipeline([SeenStage(sleep=0.002), rendezvous], clock=_clock())
         try:
             while True:
-                with db.write() as session:
-                    report = pipeline.process_batch(session, limit=10)
+                report = pipeline.run_batch(db, limit=10)
                 if not report.claimed:
                     return
                 batches[name].append(report.processed)

@@ -52,7 +52,8 @@ def test_version_changes_with_content():
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (("flag: red", "flag: purple"), "x.yaml:11: risk.categories[1].flag: Input should be 'green', 'yellow' or 'red'"),
+        (("flag: red", "flag: purple"),
+         "x.yaml:11: risk.categories[1].flag: Input should be 'green', 'yellow' or 'red'"),
         (("      phrases: [my lawyer]", "      phrases: [my lawyer]\n      colour: blue"),
          "x.yaml:13: risk.categories[1].colour: Extra inputs are not permitted"),
         (("category: legal_threat}", "category: legal_thret}"), "examples[0] expects unknown category 'legal_thret'"),

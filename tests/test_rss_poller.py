@@ -205,7 +205,7 @@ def test_rss_and_atom_are_parsed_and_stored(db, acme, server, poller, clock):
     assert app_outage.created_at == datetime(2024, 5, 1, 15, 5, tzinfo=UTC)
     assert app_outage.author_id is None
 
-    order, refund = mentions(db, atom_id)[::-1]  # stored oldest entry first
+    order, refund = sorted(mentions(db, atom_id), key=lambda m: m.external_id)
     assert order.external_id == "tag:forum.example.org,2024:post-123"
     assert order.text == "My Acme order never arrived\n\nThree weeks and nothing."
     assert order.created_at == datetime(2024, 5, 2, 6, 0, tzinfo=UTC)

@@ -1,7 +1,8 @@
 """Crash-resume for real: worker processes killed with SIGKILL mid-batch, on both databases.
 
-The worker is `python -m tests.pipeline_support`; its `SeenStage` writes one audit row per mention and
-reports it on stdout, so the test kills the process at a known point inside an open batch.
+The worker is `python -m tests.pipeline_support`; its `SeenStage` reports each mention on stdout while it
+prepares the batch, or after its `apply` has written the batch's audit rows in the open write
+transaction, so the test kills the process at a known point inside an open batch.
 """
 
 from __future__ import annotations
@@ -51,11 +52,16 @@ def _states(db: Database) -> Counter[str]:
         )
 
 
-def test_worker_killed_mid_batch_resumes_and_processes_every_mention_once(db, acme, database_url):
+@pytest.mark.parametrize("phase", ["prepare", "apply"])
+def test_worker_killed_mid_batch_resumes_and_processes_every_mention_once(db, acme, database_url, phase):
     ids = ingest(db, acme, [mention(i, f"my order {i} never arrived, again") for i in range(1, 301)]).ids
-    # Two batches committed, and the third has written audit rows for 10 of its mentions when it stops.
+    # Claimed oldest first, and all arrived at once: by id (PostgreSQL ingest numbers them in key order).
+    order = sorted(ids)
+    # Two batches committed, and the third is 10 mentions into its prepare, or has written its audit
+    # rows in the open write transaction, when it stops.
     kill_after = 2 * BATCH + 10
-    first = _worker(database_url, "--batch-size", str(BATCH), "--sleep", "0.005", "--hang-after", str(kill_after))
+    args = ["--batch-size", str(BATCH), "--sleep", "0.005", "--hang-after", str(kill_after), "--hang-in", phase]
+    first = _worker(database_url, *args)
     try:
         assert first.stdout is not None
         for count, line in enumerate(first.stdout, start=1):
@@ -71,10 +77,10 @@ def test_worker_killed_mid_batch_resumes_and_processes_every_mention_once(db, ac
         first.wait()
 
     assert _states(db) == {"processed": 2 * BATCH, "pending": 300 - 2 * BATCH}
-    assert _seen(db) == Counter({i: 1 for i in ids[: 2 * BATCH]}), "the killed batch's rows died with it"
+    assert _seen(db) == Counter({i: 1 for i in order[: 2 * BATCH]}), "the killed batch's rows died with it"
     with db.read() as session:
         lost = set(session.scalars(select(Mention.id).where(Mention.state == "pending", Mention.attempts == 1)))
-    assert lost == set(ids[2 * BATCH : 3 * BATCH]), "the killed batch's try was counted before it ran"
+    assert lost == set(order[2 * BATCH : 3 * BATCH]), "the killed batch's try was counted before it ran"
 
     started = time.monotonic()
     second = _worker(database_url, "--batch-size", str(BATCH))

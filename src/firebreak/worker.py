@@ -48,8 +48,8 @@ class BackgroundWorker:
         self._wake[job.name] = threading.Event()
 
     def run_once(self) -> BatchReport:
-        """Process one batch (its try counted first, so a crash mid-batch is seen) and return what it did."""
-        report = self.pipeline.run_batch(self.db.write, limit=self.batch_size)
+        """Process one batch (reserve, prepare outside the write lock, apply in bulk) and return what it did."""
+        report = self.pipeline.run_batch(self.db, limit=self.batch_size)
         self.processed_total += len(report.processed)
         return report
 

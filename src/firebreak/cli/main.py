@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from firebreak import __version__
-from firebreak.cli import admin, data, demo, feeds
+from firebreak.cli import admin, data, demo, feeds, train, triage
 from firebreak.cli.common import clean_errors, console, database, settings, setup_logging
 from firebreak.db.migrate import current_revision, head_revision, upgrade
 
@@ -77,3 +77,5 @@ admin.register(app)
 data.register(app)
 demo.register(app)
 feeds.register(app)
+triage.register(app)
+train.register(app)

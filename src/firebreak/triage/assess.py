@@ -124,15 +124,21 @@ class Triager:
         sentiment_label, sentiment_score = sentiment
         negative = sentiment_label == "negative" and sentiment_score >= guide.models.negative_threshold
         best_category, best_probability = top_categories[0] if top_categories else (guide.default_category, 0.0)
-        spec = self._specs.get(best_category)
-        if (
-            spec is not None
-            and spec.model
-            and best_category != guide.default_category
-            and best_probability >= guide.models.category_min_confidence
-        ):
-            reasons.append(Reason("model", f"classifier: {spec.label} ({best_probability:.2f})", spec.id, spec.flag))
-            candidates.append(_Candidate(spec.id, spec.flag, "model", best_probability))
+        for rank, (category_id, probability) in enumerate(top_categories):
+            spec = self._specs.get(category_id)
+            if spec is None or not spec.model or category_id == guide.default_category:
+                continue
+            # The top guess counts at the usual bar; a runner-up only when it is red (it can only raise).
+            if rank == 0:
+                bar = guide.models.red_min_confidence if spec.flag == "red" else guide.models.category_min_confidence
+            elif spec.flag == "red":
+                bar = guide.models.runner_up_red_min_confidence
+            else:
+                continue
+            if probability < bar:
+                continue
+            reasons.append(Reason("model", f"classifier: {spec.label} ({probability:.2f})", spec.id, spec.flag))
+            candidates.append(_Candidate(spec.id, spec.flag, "model", probability))
         is_offensive = offensive_score >= guide.models.offensive_threshold
         if is_offensive:
             target = guide.models.offensive_category

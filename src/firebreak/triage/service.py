@@ -1,7 +1,8 @@
 """Triage stored mentions in bulk and keep each one's latest verdict.
 
-The pipeline stage and `firebreak retriage` share `triage_mentions`, so a re-triage after a retrain
-or a playbook change computes exactly what the pipeline would have.
+The pipeline stage and `firebreak retriage` share `compute_triage` (read-only, outside any write lock)
+and `store_rows` (two bulk statements), so a re-triage after a retrain or a playbook change computes
+exactly what the pipeline would have.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -45,10 +47,10 @@ def _prior_negatives(session: Session, *, author_ids: set[int], exclude: set[int
     return counts
 
 
-def triage_mentions(
+def compute_triage(
     *, session: Session, triager: Triager, mentions: Sequence[Mention], now: datetime
 ) -> list[TriageResult]:
-    """Triage `mentions` (in one batch) and replace their stored verdicts; return the results in order."""
+    """Triage `mentions` as one batch with read-only queries; return the results in order."""
     if not mentions:
         return []
     author_ids = {m.author_id for m in mentions if m.author_id is not None}
@@ -91,36 +93,36 @@ def triage_mentions(
     if redo:
         for i, result in zip(redo, triager.triage([posts[i] for i in redo]), strict=True):
             results[i] = result
-    _store(session, triager, mentions, results, now)
     return results
 
 
-def _store(
-    session: Session, triager: Triager, mentions: Sequence[Mention], results: Sequence[TriageResult], now: datetime
-) -> None:
-    ids = [m.id for m in mentions]
-    session.execute(delete(MentionTriage).where(MentionTriage.mention_id.in_(ids)))
-    rows = [
-        {
-            "mention_id": m.id,
-            "workspace_id": m.workspace_id,
-            "flag": r.flag,
-            "category": r.category,
-            "category_group": r.group,
-            "sentiment": r.sentiment,
-            "sentiment_score": float(r.sentiment_score),
-            "offensive": r.offensive,
-            "offensive_score": float(r.offensive_score),
-            "intent": r.intent,
-            "confidence": float(r.confidence),
-            "reasons": [reason.to_dict() for reason in r.reasons],
-            "playbook_version": triager.playbook_version,
-            "model_version": triager.model_version,
-            "triaged_at": now,
-        }
-        for m, r in zip(mentions, results, strict=True)
-    ]
-    session.execute(MentionTriage.__table__.insert(), rows)
+def result_row(*, mention: Mention, result: TriageResult, triager: Triager, now: datetime) -> dict[str, Any]:
+    """Return the `triage_results` row for one verdict."""
+    return {
+        "mention_id": mention.id,
+        "workspace_id": mention.workspace_id,
+        "flag": result.flag,
+        "category": result.category,
+        "category_group": result.group,
+        "sentiment": result.sentiment,
+        "sentiment_score": float(result.sentiment_score),
+        "offensive": result.offensive,
+        "offensive_score": float(result.offensive_score),
+        "intent": result.intent,
+        "confidence": float(result.confidence),
+        "reasons": [reason.to_dict() for reason in result.reasons],
+        "playbook_version": triager.playbook_version,
+        "model_version": triager.model_version,
+        "triaged_at": now,
+    }
+
+
+def store_rows(*, session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Replace the stored verdicts of these mentions with `rows`, in two bulk statements."""
+    if not rows:
+        return
+    session.execute(delete(MentionTriage).where(MentionTriage.mention_id.in_([r["mention_id"] for r in rows])))
+    session.execute(MentionTriage.__table__.insert(), list(rows))
 
 
 def get_triage(*, session: Session, workspace_id: int, mention_id: int) -> MentionTriage:

@@ -42,10 +42,9 @@ class NormaliseStage(Stage):
 
     name = "normalise"
 
-    def process_one(self, session: Session, item: WorkItem) -> None:
-        mention = item.mention
-        mention.normalized_text = normalise_text(mention.text)
-        mention.entities = extract_entities(mention.normalized_text) or None
+    def prepare_one(self, session: Session, item: WorkItem) -> None:
+        normalized = normalise_text(item.mention.text)
+        item.set(normalized_text=normalized, entities=extract_entities(normalized) or None)
 
 
 # The languages brands most often hear from; a closed set makes short posts far less noisy.
@@ -126,13 +125,14 @@ class LanguageStage(Stage):
     name = "language"
 
     def warm_up(self) -> None:
-        """Load the language model now, not inside the first batch's transaction (it takes a second)."""
+        """Load the language model now rather than in the first batch (it takes a second)."""
         _identifier()
 
-    def process_one(self, session: Session, item: WorkItem) -> None:
+    def prepare_one(self, session: Session, item: WorkItem) -> None:
         mention = item.mention
         stated = mention.language and mention.language_confidence in (None, 1.0)
         if stated:
-            mention.language_confidence = 1.0  # the source said so; trust it over a guess
+            item.set(language_confidence=1.0)  # the source said so; trust it over a guess
             return
-        mention.language, mention.language_confidence = detect_language(mention.normalized_text or mention.text)
+        language, confidence = detect_language(mention.normalized_text or mention.text)
+        item.set(language=language, language_confidence=confidence)
