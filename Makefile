@@ -28,9 +28,11 @@ lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/lint-imports
 
-bench: install
+bench: install  ## Every benchmark script; each prints its figures.
 	$(BIN)/python bench/import_throughput.py
 	$(BIN)/python bench/webhook_throughput.py
+	$(BIN)/python bench/pipeline_throughput.py
+	$(BIN)/python bench/triage_throughput.py
 
 clean:
 	rm -rf $(VENV) firebreak-data .pytest_cache

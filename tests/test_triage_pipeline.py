@@ -78,3 +78,26 @@ def test_retriage_recomputes_history_with_current_versions(db, acme, settings, d
     stored = verdicts(db)
     assert stored["1"].flag == "red" and stored["1"].model_version == load_models().version
     assert bad.exit_code == 2 and "--since 'last tuesday' is not an ISO date" in bad.output
+
+
+def test_api_shows_and_filters_by_triage(db, acme, settings):
+    import httpx
+
+    from firebreak.app import create_app
+    from tests.live_server import serve_app
+
+    ingest(db, acme, [mention("1", "my account was hacked and drained"), mention("2", "thanks, lovely service"),
+                      mention("3", "see you in court")])
+    drain(db, settings)
+    auth = {"Authorization": f"Bearer {acme.read_token}"}
+    with serve_app(create_app(settings, db=db, run_worker=False)) as base:
+        red = httpx.get(f"{base}/api/v1/workspaces/acme/mentions", params={"flag": "red"}, headers=auth).json()
+        legal = httpx.get(f"{base}/api/v1/workspaces/acme/mentions", params={"category": "legal_threat"},
+                          headers=auth).json()
+        bad = httpx.get(f"{base}/api/v1/workspaces/acme/mentions", params={"flag": "purple"}, headers=auth)
+        one = httpx.get(f"{base}/api/v1/workspaces/acme/mentions/{red['items'][0]['id']}", headers=auth).json()
+    assert sorted(item["external_id"] for item in red["items"]) == ["1", "3"]
+    assert all(item["triage"]["flag"] == "red" for item in red["items"])
+    assert [item["external_id"] for item in legal["items"]] == ["3"]
+    assert bad.status_code == 422 and bad.json()["error"]["field"].endswith("flag")
+    assert one["triage"]["reasons"] and one["triage"]["model_version"] == load_models().version

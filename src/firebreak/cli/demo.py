@@ -18,6 +18,7 @@ from firebreak.db.migrate import upgrade
 from firebreak.demo import scenario
 from firebreak.pipeline.registry import build_pipeline
 from firebreak.settings import Settings
+from firebreak.triage import service as triage_service
 from firebreak.worker import BackgroundWorker
 
 WEBHOOK_CHANNEL = "x"
@@ -75,6 +76,10 @@ def demo(
         started = time.perf_counter()
         processed = BackgroundWorker(db, build_pipeline(cfg), batch_size=cfg.worker_batch_size).drain()
         console.print(f"Pipeline: processed {processed} mention(s) ({time.perf_counter() - started:.1f}s).")
+        with db.read() as session:
+            flags = triage_service.counts_by_flag(session=session, workspace_id=load.workspace_id)
+        console.print("Triage: " + ", ".join(f"{n} {flag}" for flag, n in flags.items())
+                      + "  (curl …/mentions?flag=red to see the red ones with their reasons)")
         with db.write() as session:
             token = scenario.issue_demo_token(session=session, workspace_id=load.workspace_id)
             channel = channel_service.get_channel(session=session, workspace_id=load.workspace_id, slug=WEBHOOK_CHANNEL)

@@ -20,6 +20,31 @@ class AuthorRead(BaseModel):
     tags: list[str]
 
 
+class ReasonRead(BaseModel):
+    kind: str
+    label: str
+    category: str | None = None
+    flag: str | None = None
+
+
+class TriageRead(BaseModel):
+    """The mention's triage verdict, with the versions that produced it."""
+
+    flag: str
+    category: str
+    group: str
+    sentiment: str
+    sentiment_score: float
+    offensive: bool
+    offensive_score: float
+    intent: str | None
+    confidence: float
+    reasons: list[ReasonRead]
+    playbook_version: str
+    model_version: str
+    triaged_at: datetime
+
+
 class MentionRead(BaseModel):
     id: int
     channel_id: int
@@ -37,6 +62,7 @@ class MentionRead(BaseModel):
     last_error: str | None
     author: AuthorRead | None
     entities: dict[str, Any] | None
+    triage: TriageRead | None = None
 
 
 class MentionPage(BaseModel):

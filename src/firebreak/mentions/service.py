@@ -586,6 +586,8 @@ class MentionFilter:
     since: datetime | None = None
     until: datetime | None = None
     q: str | None = None
+    # SQL conditions on Mention added by higher layers (e.g. triage flag), so this module needn't know them.
+    extra: tuple[Any, ...] = ()
 
 
 def encode_cursor(received_at: datetime, mention_id: int) -> str:
@@ -645,6 +647,8 @@ def list_mentions(
         stmt = stmt.where(Mention.received_at < filters.until)
     if filters.q and filters.q.strip():
         stmt = stmt.where(_search_clause(session, filters.q.strip()))
+    for clause in filters.extra:
+        stmt = stmt.where(clause)
     if cursor:
         at, last_id = decode_cursor(cursor)
         stmt = stmt.where(or_(Mention.received_at < at, and_(Mention.received_at == at, Mention.id < last_id)))

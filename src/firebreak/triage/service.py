@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, exists, func, select
 from sqlalchemy.orm import Session
 
 from firebreak.channels.models import Channel
@@ -162,3 +162,25 @@ def mentions_to_retriage(
             return
         yield batch
         last_id = batch[-1].id
+
+
+def verdict_clauses(*, flag: str | None = None, category: str | None = None) -> tuple[ColumnElement[bool], ...]:
+    """Return conditions on Mention that keep only mentions with this flag and/or category."""
+    conditions = [MentionTriage.mention_id == Mention.id]
+    if flag:
+        conditions.append(MentionTriage.flag == flag)
+    if category:
+        conditions.append(MentionTriage.category == category)
+    return (exists().where(*conditions),) if len(conditions) > 1 else ()
+
+
+def verdicts(*, session: Session, workspace_id: int, mention_ids: Sequence[int]) -> dict[int, MentionTriage]:
+    """Return the stored verdicts of these mentions of the workspace, by mention id."""
+    if not mention_ids:
+        return {}
+    rows = session.scalars(
+        select(MentionTriage).where(
+            MentionTriage.workspace_id == workspace_id, MentionTriage.mention_id.in_(list(mention_ids))
+        )
+    )
+    return {row.mention_id: row for row in rows}

@@ -19,9 +19,18 @@ from firebreak.core.clock import ensure_utc
 from firebreak.core.errors import InvalidInput, NotFound, Unauthorized
 from firebreak.mentions import service as mention_service
 from firebreak.mentions import webhook
-from firebreak.mentions.read_models import IngestAccepted, MentionDetail, MentionPage, mention_read
+from firebreak.mentions.read_models import (
+    IngestAccepted,
+    MentionDetail,
+    MentionPage,
+    MentionRead,
+    TriageRead,
+    mention_read,
+)
 from firebreak.mentions.schemas import MentionIn, body_json_schema, decode_body, decode_ndjson, validate_limits
 from firebreak.settings import Settings
+from firebreak.triage import service as triage_service
+from firebreak.triage.models import MentionTriage
 from firebreak.workspaces.service import SLUG_RE
 
 router = APIRouter(prefix="/api/v1/workspaces/{workspace}", tags=["mentions"])
@@ -198,6 +207,8 @@ def list_mentions(
     since: datetime | None = None,
     until: datetime | None = None,
     q: Annotated[str | None, Query(max_length=500, description="Full-text search")] = None,
+    flag: Literal["green", "yellow", "red"] | None = None,
+    category: Annotated[str | None, Query(max_length=48, pattern=r"^[a-z][a-z0-9_]*$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> MentionPage:
@@ -213,6 +224,7 @@ def list_mentions(
         until=ensure_utc(until) if until else None,
         # NUL separates nothing in a search, and PostgreSQL refuses it in any text value.
         q=q.replace("\x00", " ") if q else None,
+        extra=triage_service.verdict_clauses(flag=flag, category=category),
     )
     mentions, next_cursor = mention_service.list_mentions(
         session=session, workspace_id=caller.workspace.id, filters=filters, limit=limit, cursor=cursor
@@ -220,7 +232,10 @@ def list_mentions(
     authors = mention_service.authors_by_id(
         session=session, workspace_id=caller.workspace.id, ids=[m.author_id for m in mentions if m.author_id]
     )
-    return MentionPage(items=[mention_read(m, authors) for m in mentions], next_cursor=next_cursor)
+    found = triage_service.verdicts(
+        session=session, workspace_id=caller.workspace.id, mention_ids=[m.id for m in mentions]
+    )
+    return MentionPage(items=[_with_triage(mention_read(m, authors), found) for m in mentions], next_cursor=next_cursor)
 
 
 @router.get("/mentions/{mention_id}", response_model=MentionDetail, summary="One mention with its thread")
@@ -235,5 +250,31 @@ def get_mention(caller: CallerDep, session: ReadSessionDep, mention_id: Annotate
     authors = mention_service.authors_by_id(
         session=session, workspace_id=caller.workspace.id, ids=[m.author_id for m in thread if m.author_id]
     )
-    base = mention_read(mention, authors)
-    return MentionDetail(**base.model_dump(), thread=[mention_read(m, authors) for m in thread], raw=mention.raw)
+    found = triage_service.verdicts(
+        session=session, workspace_id=caller.workspace.id, mention_ids=[m.id for m in thread]
+    )
+    base = _with_triage(mention_read(mention, authors), found)
+    return MentionDetail(
+        **base.model_dump(), thread=[_with_triage(mention_read(m, authors), found) for m in thread], raw=mention.raw
+    )
+
+
+def _with_triage(item: MentionRead, found: dict[int, MentionTriage]) -> MentionRead:
+    row = found.get(item.id)
+    if row is not None:
+        item.triage = TriageRead(
+            flag=row.flag,
+            category=row.category,
+            group=row.category_group,
+            sentiment=row.sentiment,
+            sentiment_score=row.sentiment_score,
+            offensive=row.offensive,
+            offensive_score=row.offensive_score,
+            intent=row.intent,
+            confidence=row.confidence,
+            reasons=row.reasons,  # type: ignore[arg-type]
+            playbook_version=row.playbook_version,
+            model_version=row.model_version,
+            triaged_at=row.triaged_at,
+        )
+    return item
