@@ -112,3 +112,9 @@ def _default_text() -> str:
     from importlib import resources
 
     return resources.files("firebreak.playbook.defaults").joinpath("default.yaml").read_text("utf-8")
+
+
+def test_the_brands_own_posts_are_scored_but_never_flagged():
+    result = one("we're sorry, see you in court is not what we want; DM us your order number", direction="outbound")
+    assert result.flag == "green"
+    assert "the brand's own post: not flagged" in labels(result)

@@ -82,11 +82,11 @@ class ThreadRules(Strict):
 class ModelRules(Strict):
     """When model outputs count."""
 
-    category_min_confidence: float = Field(0.2, ge=0, le=1)
+    category_min_confidence: float = Field(0.25, ge=0, le=1)
     # Red categories count at a lower probability: a missed red costs far more than a false alarm.
-    red_min_confidence: float = Field(0.15, ge=0, le=1)
+    red_min_confidence: float = Field(0.25, ge=0, le=1)
     # A red that is only the classifier's second or third guess needs more.
-    runner_up_red_min_confidence: float = Field(0.3, ge=0, le=1)
+    runner_up_red_min_confidence: float = Field(0.4, ge=0, le=1)
     offensive_threshold: float = Field(0.7, ge=0, le=1)
     negative_threshold: float = Field(0.5, ge=0, le=1)
     # Category for an offensive post that matched nothing else (None: offensive only adds a reason).

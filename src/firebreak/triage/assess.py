@@ -97,6 +97,21 @@ class Triager:
         guide = self.guide
         reasons: list[Reason] = []
         candidates: list[_Candidate] = []
+        sentiment_label, sentiment_score = sentiment
+        if post.direction == "outbound":
+            # The brand's own reply: its tone is worth keeping (for reports and reply checks), a risk flag is not.
+            return TriageResult(
+                flag="green",
+                category=guide.default_category,
+                group=self._specs[guide.default_category].group if guide.default_category in self._specs else "general",
+                sentiment=sentiment_label,
+                sentiment_score=sentiment_score,
+                offensive=offensive_score >= guide.models.offensive_threshold,
+                offensive_score=offensive_score,
+                intent=None,
+                confidence=1.0,
+                reasons=(Reason("source", "the brand's own post: not flagged"),),
+            )
 
         # 1. Phrase and pattern rules.
         by_category: dict[str, list[RuleHit]] = {}
@@ -121,7 +136,6 @@ class Triager:
             candidates.append(_Candidate(category, flag, "rule", min(0.99, 0.9 + 0.03 * (len(seen) - 1))))
 
         # 2. Text models.
-        sentiment_label, sentiment_score = sentiment
         negative = sentiment_label == "negative" and sentiment_score >= guide.models.negative_threshold
         best_category, best_probability = top_categories[0] if top_categories else (guide.default_category, 0.0)
         for rank, (category_id, probability) in enumerate(top_categories):

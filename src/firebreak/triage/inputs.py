@@ -12,7 +12,15 @@ import orjson
 from firebreak.core.errors import ImportRowError
 from firebreak.triage.result import PostInput
 
-CONTEXT_FIELDS = ("channel_kind", "url", "author_handle", "author_followers", "author_tags", "author_verified")
+CONTEXT_FIELDS = (
+    "channel_kind",
+    "url",
+    "author_handle",
+    "author_followers",
+    "author_tags",
+    "author_verified",
+    "direction",
+)
 
 
 def detect_format(path: Path, declared: str = "auto") -> str:

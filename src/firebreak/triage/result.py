@@ -24,6 +24,8 @@ class PostInput:
     author_followers: int | None = None
     author_tags: tuple[str, ...] = ()
     author_verified: bool = False
+    # "outbound" for the brand's own posts: they are scored but never flagged.
+    direction: str = "inbound"
     # Negative posts by the same author in the thread-rule window, before this one.
     prior_negative_by_author: int = 0
 

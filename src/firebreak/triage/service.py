@@ -71,6 +71,7 @@ def compute_triage(
             author_followers=author.follower_count if author else None,
             author_tags=tuple(author.tags or ()) if author else (),
             author_verified=bool(author.verified) if author else False,
+            direction=mention.direction,
             prior_negative_by_author=prior_count,
         )
 
