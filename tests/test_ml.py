@@ -319,6 +319,19 @@ def test_train_command_teaches_a_brand_category(tmp_path):
     assert "loyalty_points" in models.categories and len(models.categories) == len(CATEGORY_LABELS) + 1
     assert models.category(["are my loyalty points about to expire? #SkyPoints"])[0][0][0] == "loyalty_points"
 
+    # The brand adds the category to its playbook; triage then assigns it with the playbook's flag.
+    from importlib import resources
+
+    from firebreak.playbook.loader import parse_playbook
+    from firebreak.triage.assess import Triager
+
+    default = resources.files("firebreak.playbook.defaults").joinpath("default.yaml").read_text("utf-8")
+    block = "    - id: loyalty_points\n      label: loyalty points\n      flag: yellow\n      group: customer_support\n"
+    brand_yaml = default.replace("    - id: general\n", block + "    - id: general\n", 1)
+    playbook = parse_playbook(brand_yaml, source="brand.yaml")
+    verdict = Triager(playbook, models).triage_text("do my loyalty points expire at the end of the year? #SkyPoints")
+    assert (verdict.category, verdict.flag) == ("loyalty_points", "yellow")
+
     bad = write_csv(tmp_path / "bad.csv", [("text", "BAD LABEL")])
     result = runner.invoke(app, ["train", "--only", "category", "--examples", str(bad), "--out", str(out)])
     assert result.exit_code == 2
