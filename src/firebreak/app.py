@@ -30,7 +30,7 @@ def build_worker(db: Database, settings: Settings) -> BackgroundWorker:
         db, build_pipeline(settings), batch_size=settings.worker_batch_size, idle_seconds=settings.worker_idle_seconds
     )
     if settings.feed_poll_enabled:
-        poller = FeedPoller(db)
+        poller = FeedPoller(db, max_text_chars=settings.max_text_chars)
 
         def poll() -> bool:
             polled = poller.poll_due()
