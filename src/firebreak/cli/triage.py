@@ -21,6 +21,7 @@ from firebreak.playbook.loader import load_playbook
 from firebreak.triage import service as triage_service
 from firebreak.triage.assess import Triager
 from firebreak.triage.evaluate import evaluate
+from firebreak.triage.factory import build_triager
 from firebreak.triage.inputs import read_posts
 from firebreak.triage.result import FLAG_SEVERITY, PostInput
 from firebreak.workspaces import service as workspace_service
@@ -30,10 +31,7 @@ BATCH = 512
 
 
 def _triager(playbook: Path | None = None) -> Triager:
-    from firebreak.triage.ml.predict import load_models
-
-    cfg = settings()
-    return Triager(load_playbook(playbook or cfg.playbook_path), load_models(cfg.resolved_models_dir))
+    return build_triager(settings(), playbook=playbook)
 
 
 @clean_errors
@@ -188,9 +186,7 @@ def playbook_check(
     )
     if not loaded.playbook.examples:
         return
-    from firebreak.triage.ml.predict import load_models
-
-    triager = Triager(loaded, load_models(settings().resolved_models_dir))
+    triager = build_triager(settings(), playbook=loaded)
     posts = [
         PostInput(
             text=e.text,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from firebreak.playbook.loader import load_playbook
+from pathlib import Path
+
+from firebreak.playbook.loader import LoadedPlaybook, load_playbook
 from firebreak.settings import Settings
 from firebreak.triage.assess import Triager
 
 
-def build_triager(settings: Settings) -> Triager:
-    """Load the playbook and the text models named by `settings` (errors name the bad file)."""
+def build_triager(settings: Settings, *, playbook: LoadedPlaybook | Path | None = None) -> Triager:
+    """Load the playbook (given, or the one in force) and the text models named by `settings`."""
     from firebreak.triage.ml.predict import load_models
 
-    return Triager(load_playbook(settings.playbook_path), load_models(settings.resolved_models_dir))
+    loaded = playbook if isinstance(playbook, LoadedPlaybook) else load_playbook(playbook or settings.playbook_path)
+    return Triager(loaded, load_models(settings.resolved_models_dir))
