@@ -43,7 +43,7 @@ from firebreak.db.migrate import upgrade
 from firebreak.mentions import service as mention_service
 from firebreak.mentions.models import Mention
 from firebreak.mentions.schemas import MentionIn
-from firebreak.pipeline.registry import build_pipeline
+from firebreak.services import build_pipeline
 from firebreak.settings import Settings
 from firebreak.worker import BackgroundWorker
 from firebreak.workspaces import service as workspace_service

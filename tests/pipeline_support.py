@@ -26,9 +26,9 @@ from firebreak.core.clock import utcnow
 from firebreak.db.engine import open_database
 from firebreak.mentions.models import Author
 from firebreak.pipeline.base import Stage, WorkItem
-from firebreak.pipeline.registry import default_stages
 from firebreak.pipeline.runner import Pipeline
 from firebreak.pipeline.stages.normalise import NormaliseStage
+from firebreak.services import default_stages
 from firebreak.settings import Settings
 from firebreak.worker import BackgroundWorker
 

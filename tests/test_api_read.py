@@ -16,7 +16,7 @@ from firebreak.db.engine import Database
 from firebreak.mentions import service as mention_service
 from firebreak.mentions.models import Mention
 from firebreak.mentions.schemas import MentionIn
-from firebreak.pipeline.registry import build_pipeline
+from firebreak.services import build_pipeline
 from firebreak.settings import Settings
 from firebreak.worker import BackgroundWorker
 from firebreak.workspaces import service as workspace_service

@@ -16,9 +16,9 @@ from firebreak.core.errors import NotFound
 from firebreak.db.engine import Database
 from firebreak.mentions.models import Mention, PipelineError
 from firebreak.pipeline.base import Stage, WorkItem
-from firebreak.pipeline.registry import build_pipeline
 from firebreak.pipeline.runner import MAX_RETRY_DELAY, WORKER_STOPPED, BatchReport, Pipeline, retry_parked
 from firebreak.pipeline.stages.normalise import NormaliseStage
+from firebreak.services import build_pipeline
 from firebreak.worker import BackgroundWorker
 from tests.factories import ingest, mention
 from tests.pipeline_support import (

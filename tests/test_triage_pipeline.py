@@ -6,7 +6,7 @@ from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from firebreak.cli.main import app
-from firebreak.pipeline.registry import build_pipeline
+from firebreak.services import build_pipeline
 from firebreak.triage.ml.predict import load_models
 from firebreak.triage.models import MentionTriage
 from firebreak.worker import BackgroundWorker

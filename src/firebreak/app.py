@@ -15,20 +15,38 @@ from firebreak.api import errors
 from firebreak.api.routes import health, mentions, pipeline
 from firebreak.db.engine import Database
 from firebreak.db.migrate import ensure_migrated
-from firebreak.pipeline.registry import build_pipeline
+from firebreak.services import Services
 from firebreak.settings import Settings, get_settings
 from firebreak.worker import BackgroundWorker, PeriodicJob
 
 log = logging.getLogger(__name__)
+ALERTS_PER_ROUND = 100
 
 
-def build_worker(db: Database, settings: Settings) -> BackgroundWorker:
-    """Return the worker `serve` runs: the pipeline plus feed polling."""
+def build_worker(db: Database, settings: Settings, services: Services | None = None) -> BackgroundWorker:
+    """Return the worker `serve` runs: the pipeline, the SLA scheduler, alert delivery and feed polling."""
     from firebreak.connectors.rss.poller import FeedPoller
 
+    services = services or Services(settings)
     worker = BackgroundWorker(
-        db, build_pipeline(settings), batch_size=settings.worker_batch_size, idle_seconds=settings.worker_idle_seconds
+        db, services.pipeline(), batch_size=settings.worker_batch_size, idle_seconds=settings.worker_idle_seconds
     )
+    scheduler = services.scheduler()
+    dispatcher = services.dispatcher(db)
+
+    def fire_due() -> bool:
+        if scheduler.tick(db).alerts:
+            worker.wake("alerts")
+        return False
+
+    def deliver() -> bool:
+        report = dispatcher.deliver_due(db, limit=ALERTS_PER_ROUND)
+        handled = report.sent + report.retrying + report.failed + report.deferred + report.suppressed
+        return handled >= ALERTS_PER_ROUND
+
+    worker.add_job(PeriodicJob("sla", fire_due, interval=settings.scheduler_interval_seconds))
+    worker.add_job(PeriodicJob("alerts", deliver, interval=settings.alerts_interval_seconds))
+    worker.after_batch(lambda: worker.wake("alerts"))
     if settings.feed_poll_enabled:
         poller = FeedPoller(db, max_text_chars=settings.max_text_chars)
 
@@ -50,10 +68,11 @@ def create_app(
     db = db or Database(settings.resolved_database_url)
     ensure_migrated(db.engine)
     start_worker = settings.worker_enabled if run_worker is None else run_worker
+    services = Services(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        worker = build_worker(db, settings) if start_worker else None
+        worker = build_worker(db, settings, services) if start_worker else None
         app.state.worker = worker
         if worker is not None:
             # Stages that load models lazily would do it in the first batch, holding the write lock
@@ -78,6 +97,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.db = db
+    app.state.services = services
     app.state.worker = None
     errors.install(app)
     app.include_router(health.router)

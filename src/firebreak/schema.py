@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from firebreak.accounts import models as account_models
 from firebreak.audit import models as audit_models
 from firebreak.channels import models as channel_models
 from firebreak.db.base import Base
 from firebreak.mentions import models as mention_models
+from firebreak.notify import models as notify_models
+from firebreak.playbook import models as playbook_models
 from firebreak.triage import models as triage_models
+from firebreak.workflow import models as workflow_models
 from firebreak.workspaces import models as workspace_models
 
 metadata = Base.metadata
 
-__all__ = ["audit_models", "channel_models", "mention_models", "metadata", "triage_models", "workspace_models"]
+__all__ = [
+    "account_models", "audit_models", "channel_models", "mention_models", "metadata", "notify_models",
+    "playbook_models", "triage_models", "workflow_models", "workspace_models",
+]

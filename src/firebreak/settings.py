@@ -35,6 +35,11 @@ class Settings(BaseSettings):
         5.0, gt=0, description="First retry delay; doubles each try (capped at one hour)."
     )
     playbook_path: Path | None = Field(None, description="Playbook YAML in force; default is the shipped guide.")
+    alert_email_url: str | None = Field(
+        None, description="Apprise mailto URL (SMTP server, sender) used to e-mail people their SLA alerts."
+    )
+    scheduler_interval_seconds: float = Field(0.25, gt=0, le=60, description="How often the SLA scheduler looks.")
+    alerts_interval_seconds: float = Field(1.0, gt=0, le=300, description="How often due alerts are sent.")
     models_dir: Path | None = Field(
         None, description="Trained text models to use; default DATA_DIR/models if trained, else the shipped ones."
     )

@@ -40,6 +40,7 @@ class BackgroundWorker:
         self._wake = {job.name: threading.Event() for job in self._jobs}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._after_batch: list[Callable[[], None]] = []
         self.processed_total = 0
 
     def add_job(self, job: PeriodicJob) -> None:
@@ -47,10 +48,17 @@ class BackgroundWorker:
         self._jobs.append(job)
         self._wake[job.name] = threading.Event()
 
+    def after_batch(self, callback: Callable[[], None]) -> None:
+        """Call `callback` after every batch that processed mentions (to wake alert delivery, say)."""
+        self._after_batch.append(callback)
+
     def run_once(self) -> BatchReport:
         """Process one batch (reserve, prepare outside the write lock, apply in bulk) and return what it did."""
         report = self.pipeline.run_batch(self.db, limit=self.batch_size)
         self.processed_total += len(report.processed)
+        if report.processed:
+            for callback in self._after_batch:
+                callback()
         return report
 
     def drain(self, *, max_batches: int = 1_000_000) -> int:

@@ -12,7 +12,7 @@ from firebreak.cli.common import clean_errors, console, database, out, settings
 from firebreak.core.clock import utcnow
 from firebreak.mentions import service as mention_service
 from firebreak.pipeline import runner
-from firebreak.pipeline.registry import build_pipeline
+from firebreak.services import build_pipeline
 from firebreak.worker import BackgroundWorker
 from firebreak.workspaces import service as workspace_service
 

@@ -16,7 +16,7 @@ from firebreak.core.clock import utcnow
 from firebreak.core.errors import ConfigurationError
 from firebreak.db.migrate import upgrade
 from firebreak.demo import scenario
-from firebreak.pipeline.registry import build_pipeline
+from firebreak.services import build_pipeline
 from firebreak.settings import Settings
 from firebreak.triage import service as triage_service
 from firebreak.worker import BackgroundWorker

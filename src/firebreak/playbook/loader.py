@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from firebreak.core.errors import InvalidInput
 from firebreak.playbook.schema import Playbook
 
 DEFAULT_PLAYBOOK = "default.yaml"
+DEFAULT_SOURCE = f"<default>/{DEFAULT_PLAYBOOK}"
 
 
 class PlaybookError(InvalidInput):
@@ -112,6 +114,18 @@ def _plain(value: Any) -> Any:
     return value
 
 
+# Sections a playbook may leave out and take from the shipped default: a brand can start with its own
+# risk guide and adopt routing, SLAs and the rest later. Inherited sections are not cross-checked
+# against the brand's categories (a default rule naming a category the brand dropped never matches).
+INHERITABLE = ("assessment", "calendars", "roles", "teams", "queues", "routing", "sla", "alerts")
+
+
+@lru_cache(maxsize=1)
+def _default_document() -> dict[str, Any]:
+    text = resources.files("firebreak.playbook.defaults").joinpath(DEFAULT_PLAYBOOK).read_text("utf-8")
+    return yaml.safe_load(text)
+
+
 def parse_playbook(text: str, *, source: str) -> LoadedPlaybook:
     """Validate playbook YAML text; raise PlaybookError listing every problem with its line."""
     try:
@@ -124,8 +138,13 @@ def parse_playbook(text: str, *, source: str) -> LoadedPlaybook:
         raise PlaybookError([f"{source}: YAML syntax: {exc}"]) from None
     if not isinstance(document, dict):
         raise PlaybookError([f"{source}:1: the playbook must be a mapping with playbook:, risk: and examples:"])
+    plain = _plain(document)
+    inherited = [] if source == DEFAULT_SOURCE else [
+        key for key in INHERITABLE if key not in plain and key in _default_document()]
+    for key in inherited:
+        plain[key] = _default_document().get(key)
     try:
-        playbook = Playbook.model_validate(_plain(document))
+        playbook = Playbook.model_validate(plain, context={"inherited": frozenset(inherited)})
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
@@ -142,7 +161,7 @@ def load_playbook(path: Path | str | None = None) -> LoadedPlaybook:
     """Load the playbook at `path`, or the shipped default when None."""
     if path is None:
         text = resources.files("firebreak.playbook.defaults").joinpath(DEFAULT_PLAYBOOK).read_text("utf-8")
-        return parse_playbook(text, source=f"<default>/{DEFAULT_PLAYBOOK}")
+        return parse_playbook(text, source=DEFAULT_SOURCE)
     file = Path(path)
     try:
         text = file.read_text("utf-8")

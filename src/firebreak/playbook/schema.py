@@ -2,10 +2,18 @@
 
 Top-level sections (later capabilities add theirs beside these):
 
-    playbook:  name and version of this playbook
-    risk:      the traffic-light guide — categories with flag, group and signals; author, source,
-               thread and model rules
-    examples:  texts with the flag / category they must get, run by `firebreak playbook check`
+    playbook:    name and version of this playbook
+    risk:        the traffic-light guide — categories with flag, group and signals; author, source,
+                 thread and model rules
+    assessment:  the response-assessment tree (firebreak.assessment)
+    calendars:   business hours, time zones and holidays (firebreak.calendars)
+    roles:       what each of the six roles may do and offer (firebreak.routing)
+    teams, queues, routing:  who works what, and which mention goes where (firebreak.routing)
+    sla:         response-time policies and escalation levels (firebreak.sla)
+    alerts:      where alerts go (firebreak.notify)
+    examples:    texts with the flag / category / action they must get, run by `firebreak playbook check`
+
+The sections after `risk` may be left out: the loader then takes them from the shipped default.
 """
 
 from __future__ import annotations
@@ -13,7 +21,13 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from firebreak.assessment import AssessmentSpec
+from firebreak.calendars import CalendarSpec, validate_calendar_ids
+from firebreak.notify.schema import AlertsConfig
+from firebreak.routing import QueueSpec, RolesSpec, RoutingSpec, TeamSpec, check_references, referenced_calendars
+from firebreak.sla import SlaSpec
 
 FlagName = Literal["green", "yellow", "red"]
 CategoryId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,47}$")]
@@ -136,11 +150,13 @@ class Example(Strict):
     category: CategoryId | None = None
     channel_kind: str = "x"
     author: ExampleAuthor | None = None
+    # The assessment tree's recommended action for this text (escalate, rectify, take_private, ...).
+    action: str | None = None
 
     @model_validator(mode="after")
     def _expects_something(self) -> Example:
-        if self.flag is None and self.category is None:
-            raise ValueError("an example must give a flag, a category or both")
+        if self.flag is None and self.category is None and self.action is None:
+            raise ValueError("an example must give a flag, a category, an action or some of them")
         return self
 
 
@@ -149,10 +165,26 @@ class PlaybookMeta(Strict):
     version: str | int = 1
 
 
+BUILT_IN_CALENDARS = frozenset({"always"})
+
+
 class Playbook(Strict):
     playbook: PlaybookMeta
     risk: RiskGuide
+    assessment: AssessmentSpec
+    calendars: list[CalendarSpec] = []
+    roles: RolesSpec = RolesSpec()
+    teams: list[TeamSpec] = Field(min_length=1)
+    queues: list[QueueSpec] = Field(min_length=1)
+    routing: RoutingSpec
+    sla: SlaSpec
+    alerts: AlertsConfig = AlertsConfig()
     examples: list[Example] = []
+
+    @field_validator("calendars")
+    @classmethod
+    def _calendar_ids_unique(cls, calendars: list[CalendarSpec]) -> list[CalendarSpec]:
+        return validate_calendar_ids(calendars)
 
     @model_validator(mode="after")
     def _examples_use_known_categories(self) -> Playbook:
@@ -160,6 +192,43 @@ class Playbook(Strict):
         for index, example in enumerate(self.examples):
             if example.category is not None and example.category not in known:
                 raise ValueError(f"examples[{index}] expects unknown category {example.category!r}")
+        actions = {outcome.action for outcome in self.assessment.outcomes}
+        for index, example in enumerate(self.examples):
+            if example.action is not None and example.action not in actions:
+                raise ValueError(f"examples[{index}] expects action {example.action!r}, which no outcome of the "
+                                 f"assessment tree gives (actions: {', '.join(sorted(actions))})")
+        return self
+
+    @model_validator(mode="after")
+    def _sections_agree(self, info: ValidationInfo) -> Playbook:
+        """Refuse names one section uses and another does not define: categories, calendars, targets."""
+        check_references(teams=self.teams, queues=self.queues, routing=self.routing)
+        inherited = (info.context or {}).get("inherited", frozenset())
+        problems: list[str] = []
+        categories = {c.id for c in self.risk.categories}
+        sources = {
+            "assessment": {k: f"assessment.{v}" for k, v in self.assessment.referenced_categories().items()},
+            "routing": self.routing.referenced_categories(),
+            "sla": self.sla.referenced_categories(),
+        }
+        for section, references in sources.items():
+            if section in inherited:
+                continue  # the default's rules name the default's categories; unknown ones never match
+            for category, where in references.items():
+                if category not in categories:
+                    problems.append(f"{where} names unknown category {category!r}")
+        calendars = {c.id for c in self.calendars} | BUILT_IN_CALENDARS
+        for calendar, where in {**referenced_calendars(self.teams), **self.sla.referenced_calendars()}.items():
+            if calendar not in calendars:
+                problems.append(f"{where} names unknown calendar {calendar!r}; calendars are "
+                                f"{', '.join(sorted(calendars))}")
+        targets = {t.id for t in self.alerts.targets}
+        for target, where in {**self.routing.referenced_targets(), **self.sla.referenced_targets()}.items():
+            if target not in targets:
+                problems.append(f"{where} names unknown alert target {target!r}; targets are "
+                                f"{', '.join(sorted(targets)) or '(none defined)'}")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def category(self, category_id: str) -> CategorySpec:

@@ -22,7 +22,11 @@ class Workspace(CreatedAtMixin, Base):
 
 
 class ApiToken(CreatedAtMixin, Base):
-    """A bearer token for integrations; only its SHA-256 is stored."""
+    """A bearer token; only its SHA-256 is stored.
+
+    A token with a `user_id` is a personal token: it acts as that user, with the user's roles in the
+    workspace. One without is an integration token, limited to its scopes.
+    """
 
     __tablename__ = "api_tokens"
     __table_args__ = (UniqueConstraint("token_hash"),)
@@ -35,3 +39,4 @@ class ApiToken(CreatedAtMixin, Base):
     scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id", ondelete="CASCADE"), index=True)

@@ -17,7 +17,7 @@ from firebreak.workspaces.models import ApiToken, Workspace
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 TOKEN_PREFIX = "fbk_"
-SCOPES = frozenset({"mentions:read", "mentions:write", "admin"})
+SCOPES = frozenset({"mentions:read", "mentions:write", "workflow:write", "admin"})
 
 
 def check_slug(slug: str, *, what: str = "slug") -> str:
@@ -72,10 +72,13 @@ class TokenGrant:
     workspace_id: int
     scopes: frozenset[str]
     name: str
+    # Set for a personal token: it acts as this user, with the user's roles.
+    user_id: int | None = None
 
 
 def create_token(
-    *, session: Session, workspace_id: int, name: str, scopes: list[str], actor: str = "system"
+    *, session: Session, workspace_id: int, name: str, scopes: list[str], actor: str = "system",
+    user_id: int | None = None,
 ) -> tuple[ApiToken, str]:
     """Create an API token and return it with its secret, which is shown once and never stored."""
     unknown = sorted(set(scopes) - SCOPES)
@@ -83,7 +86,8 @@ def create_token(
         raise InvalidInput(f"unknown scope(s) {', '.join(unknown)}; known: {', '.join(sorted(SCOPES))}", field="scopes")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
-        workspace_id=workspace_id, name=name, token_hash=_hash(secret), prefix=secret[:10], scopes=sorted(set(scopes))
+        workspace_id=workspace_id, name=name, token_hash=_hash(secret), prefix=secret[:10], scopes=sorted(set(scopes)),
+        user_id=user_id,
     )
     session.add(token)
     session.flush()
@@ -94,7 +98,7 @@ def create_token(
         action="token.created",
         subject_type="api_token",
         subject_id=token.id,
-        details={"name": name, "scopes": token.scopes},
+        details={"name": name, "scopes": token.scopes, "user_id": user_id},
     )
     return token, secret
 
@@ -104,7 +108,7 @@ def verify_token(*, session: Session, secret: str) -> TokenGrant:
     token = session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash(secret)))
     if token is None or token.revoked_at is not None:
         raise Unauthorized("invalid or revoked API token")
-    return TokenGrant(token.id, token.workspace_id, frozenset(token.scopes), token.name)
+    return TokenGrant(token.id, token.workspace_id, frozenset(token.scopes), token.name, token.user_id)
 
 
 def revoke_token(*, session: Session, workspace_id: int, token_id: int, actor: str) -> None:

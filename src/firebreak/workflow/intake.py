@@ -1,0 +1,260 @@
+"""Turn triaged mentions into work: assess, route, assign, start SLA clocks, alert on red flags.
+
+`plan_batch` is the CPU phase (read-only queries plus pure playbook logic); it returns, per mention,
+everything to write. `write_plans` stores a batch of plans in a handful of bulk statements. The
+pipeline's workflow stage calls one then the other, so the write lock is held only for the writes.
+
+A brand's own post that replies to a customer counts as the response to that customer's mention: the
+work item becomes `responded` and its response clock is met, whether the reply was typed in Firebreak
+or straight into the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from firebreak.accounts.models import TeamMember, User
+from firebreak.audit.models import AuditEntry
+from firebreak.mentions.models import Mention
+from firebreak.notify import outbox
+from firebreak.notify.outbox import AlertDraft
+from firebreak.routing import Assigner, Candidate
+from firebreak.workflow import clocks
+from firebreak.workflow.facts import BatchContext, already_answered, load_context, mention_facts
+from firebreak.workflow.models import OPEN_STATES, SlaClock, WorkItem
+from firebreak.workflow.notices import red_flag_alerts, routing_alerts
+from firebreak.workflow.runtime import WorkflowRuntime
+from firebreak.workspaces.models import Workspace
+
+ACTOR = "workflow"
+_WORK = cast(Table, WorkItem.__table__)
+_CLOCKS = cast(Table, SlaClock.__table__)
+_AUDIT = cast(Table, AuditEntry.__table__)
+
+
+@dataclass(slots=True)
+class Plan:
+    """What the workflow writes for one mention."""
+
+    work_item: dict[str, Any] | None = None
+    clocks: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[AlertDraft] = field(default_factory=list)
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    # A brand reply: the (channel, external id) it replies to, and the open work item that answers.
+    reply_to: tuple[int, str] | None = None
+    answers: int | None = None
+    answered_at: datetime | None = None
+    assigned: tuple[int, str, int] | None = None  # (workspace, team, user) given work now
+
+
+RuntimeFor = Callable[[Session, int], WorkflowRuntime]
+
+
+def plan_batch(
+    session: Session,
+    mentions: Sequence[Mention],
+    triage: Sequence[dict[str, Any] | None],
+    *,
+    runtime_for: RuntimeFor,
+    now: datetime,
+    public_url: str,
+) -> list[Plan]:
+    """Decide, for each mention in order, its work item, clocks, alerts and audit entries."""
+    plans = [Plan() for _ in mentions]
+    if not mentions:
+        return plans
+    context = load_context(session, mentions, now=now)
+    existing = set(session.scalars(select(WorkItem.mention_id).where(
+        WorkItem.mention_id.in_([m.id for m in mentions]))))
+    workspace_ids = {m.workspace_id for m in mentions}
+    slugs = dict(session.execute(select(Workspace.id, Workspace.slug).where(Workspace.id.in_(workspace_ids))).all())
+    runtimes = {ws: runtime_for(session, ws) for ws in workspace_ids}
+    assigners = _Assigners(session, workspace_ids, runtimes, now)
+
+    for plan, mention, verdict in zip(plans, mentions, triage, strict=True):
+        runtime = runtimes[mention.workspace_id]
+        if mention.direction != "inbound":
+            if mention.reply_to_external_id is not None:
+                plan.reply_to = (mention.channel_id, mention.reply_to_external_id)
+                plan.answered_at = mention.created_at
+            continue
+        if mention.id in existing or verdict is None:
+            continue  # already has its work item (a re-run): keep its state, people and clocks
+        _plan_inbound(plan, mention, verdict, context, runtime, assigners, now=now,
+                      link=mention_link(public_url, slugs.get(mention.workspace_id, ""), mention.id))
+    _resolve_answers(session, mentions, plans)
+    return plans
+
+
+def mention_link(public_url: str, workspace_slug: str, mention_id: int) -> str:
+    """Where a person reads the mention (the API until the web app's page exists)."""
+    return f"{public_url.rstrip('/')}/api/v1/workspaces/{workspace_slug}/mentions/{mention_id}"
+
+
+def _plan_inbound(
+    plan: Plan, mention: Mention, verdict: dict[str, Any], context: BatchContext, runtime: WorkflowRuntime,
+    assigners: _Assigners, *, now: datetime, link: str,
+) -> None:
+    facts = mention_facts(mention, verdict, context)
+    assessment = runtime.tree.evaluate(facts)
+    route = runtime.router.route(facts)
+    facts["priority"] = route.priority
+    policy = runtime.policies.match(facts) if assessment.respond else None
+    assignee = assigners.pick(mention.workspace_id, route.queue, runtime, now)
+    opened_at = mention.received_at or now
+    plan.work_item = {
+        "mention_id": mention.id, "workspace_id": mention.workspace_id,
+        "state": "assigned" if assignee is not None else "new",
+        "queue": route.queue, "team": route.team, "priority": route.priority, "route_rule": route.rule,
+        "assignee_id": assignee, "action": assessment.action, "outcome": assessment.outcome,
+        "needs_response": assessment.respond, "assessment": assessment.as_dict(),
+        "sla_policy": policy.policy if policy else None, "sla_due_at": None, "playbook_version": runtime.version,
+        "opened_at": opened_at, "assigned_at": now if assignee is not None else None,
+        "first_response_at": None, "last_response_at": None, "waiting_since": None, "resolved_at": None,
+        "closed_at": None, "updated_at": now, "revision": 1,
+    }
+    if assignee is not None:
+        plan.assigned = (mention.workspace_id, route.team, assignee)
+    if policy is not None:
+        calendar = runtime.calendar(policy.calendar)
+        response_metric = "next_response" if already_answered(mention, context) else "first_response"
+        response_target = policy.next_response if response_metric == "next_response" else None
+        targets = {response_metric: response_target or policy.first_response, "resolution": policy.resolution}
+        for metric, seconds in targets.items():
+            if seconds is None:
+                continue
+            columns = clocks.start(calendar, at=opened_at, target_seconds=seconds, warn_fraction=policy.warn_at)
+            plan.clocks.append({"workspace_id": mention.workspace_id, "mention_id": mention.id, "metric": metric,
+                                "policy": policy.policy, "calendar": policy.calendar, **columns})
+        plan.work_item["sla_due_at"] = min((c["due_at"] for c in plan.clocks), default=None)
+    plan.audit.append(_audit(mention, "work.opened", now, {
+        "queue": route.queue, "rule": route.rule, "explanation": route.explanation, "action": assessment.action,
+        "path": assessment.summary(), "assignee_id": assignee, "sla_policy": policy.policy if policy else None,
+    }))
+    plan.alerts.extend(red_flag_alerts(runtime, mention, verdict, assessment, route, plan, link=link))
+    plan.alerts.extend(routing_alerts(runtime, mention, verdict, assessment, route, link=link))
+
+
+def _audit(mention: Mention, action: str, at: datetime, details: dict[str, Any]) -> dict[str, Any]:
+    return {"workspace_id": mention.workspace_id, "at": at, "actor": ACTOR, "action": action,
+            "subject_type": "mention", "subject_id": str(mention.id), "details": details}
+
+
+def _resolve_answers(session: Session, mentions: Sequence[Mention], plans: list[Plan]) -> None:
+    """Point each brand reply at the open work item of the customer post it answers."""
+    wanted = [p.reply_to for p in plans if p.reply_to is not None]
+    if not wanted:
+        return
+    found = {(row[1], row[2]): row[0] for row in session.execute(
+        select(Mention.id, Mention.channel_id, Mention.external_id)
+        .join(WorkItem, WorkItem.mention_id == Mention.id)
+        .where(or_(*(and_(Mention.channel_id == c, Mention.external_id == e) for c, e in dict.fromkeys(wanted))),
+               WorkItem.state.in_(OPEN_STATES)))}
+    for mention, plan in zip(mentions, plans, strict=True):
+        if plan.reply_to is not None:
+            plan.answers = found.get(plan.reply_to)
+            if plan.answers is not None:
+                plan.audit.append({"workspace_id": mention.workspace_id, "at": plan.answered_at, "actor": ACTOR,
+                                   "action": "work.responded", "subject_type": "mention",
+                                   "subject_id": str(plan.answers), "details": {"reply_mention_id": mention.id}})
+
+
+class _Assigners:
+    """One in-memory Assigner per (workspace, team) for the batch, so a batch is spread fairly."""
+
+    def __init__(self, session: Session, workspace_ids: set[int], runtimes: dict[int, WorkflowRuntime],
+                 now: datetime) -> None:
+        self._session = session
+        self._runtimes = runtimes
+        self._assigners: dict[tuple[int, str], Assigner] = {}
+        self._members: dict[tuple[int, str], list[Candidate]] = {}
+        self._emails: dict[tuple[int, str], int] = {}
+        load: dict[tuple[int, int], int] = {
+            (ws, user): count for ws, user, count in session.execute(
+                select(WorkItem.workspace_id, WorkItem.assignee_id, func.count())
+                .where(WorkItem.workspace_id.in_(workspace_ids), WorkItem.assignee_id.is_not(None),
+                       WorkItem.state.in_(OPEN_STATES))
+                .group_by(WorkItem.workspace_id, WorkItem.assignee_id))}
+        for ws, team, user_id, available, last, email in session.execute(
+                select(TeamMember.workspace_id, TeamMember.team, TeamMember.user_id, TeamMember.available,
+                       TeamMember.last_assigned_at, User.email)
+                .join(User, User.id == TeamMember.user_id)
+                .where(TeamMember.workspace_id.in_(workspace_ids), User.active.is_(True))):
+            self._members.setdefault((ws, team), []).append(
+                Candidate(user_id=user_id, available=available, open_items=load.get((ws, user_id), 0),
+                          last_assigned_at=last))
+            self._emails[(ws, email)] = user_id
+
+    def pick(self, workspace_id: int, queue_id: str, runtime: WorkflowRuntime, now: datetime) -> int | None:
+        """Return the user to give new work in `queue_id` now, or None to leave it in the queue."""
+        queue = runtime.queues[queue_id]
+        if queue.assignment == "manual":
+            return None
+        team = runtime.teams[queue.team]
+        if not runtime.calendar(team.calendar).is_open(now):
+            if queue.outside_hours == "on_call" and team.on_call is not None:
+                return self._emails.get((workspace_id, runtime.on_call(team, now)))
+            return None
+        key = (workspace_id, queue_id)
+        assigner = self._assigners.get(key)
+        if assigner is None:
+            members = self._members.get((workspace_id, queue.team), [])
+            assigner = self._assigners[key] = Assigner(queue.assignment, members, now=now)
+        return assigner.pick()
+
+
+def write_plans(session: Session, plans: Sequence[Plan], *, now: datetime) -> None:
+    """Store a batch of plans: work items, clocks, answers, alerts, team cursors and audit, in bulk."""
+    work = [p.work_item for p in plans if p.work_item is not None]
+    if work:
+        session.execute(insert(_WORK), work)
+    new_clocks = [c for p in plans for c in p.clocks]
+    if new_clocks:
+        session.execute(insert(_CLOCKS), new_clocks)
+    answered = {p.answers: p.answered_at or now for p in plans if p.answers is not None}
+    if answered:
+        _record_answers(session, answered, now)
+    assigned = {p.assigned: now for p in plans if p.assigned is not None}
+    if assigned:
+        session.execute(
+            update(TeamMember.__table__)
+            .where(TeamMember.workspace_id == bindparam("ws"), TeamMember.team == bindparam("tm"),
+                   TeamMember.user_id == bindparam("uid"))
+            .values(last_assigned_at=bindparam("at")),
+            [{"ws": ws, "tm": team, "uid": user, "at": at} for (ws, team, user), at in assigned.items()],
+        )
+    alerts = [a for p in plans for a in p.alerts]
+    if alerts:
+        outbox.enqueue(session=session, alerts=alerts, now=now)
+    audit_rows = [row for p in plans for row in p.audit]
+    if audit_rows:
+        session.execute(insert(_AUDIT), audit_rows)
+
+
+def _record_answers(session: Session, answered: dict[int, datetime], now: datetime) -> None:
+    """Mark answered work items responded and meet their response clocks."""
+    items = session.scalars(select(WorkItem).where(WorkItem.mention_id.in_(list(answered)))).all()
+    running: dict[int, list[SlaClock]] = {}
+    for clock in session.scalars(select(SlaClock).where(
+            SlaClock.mention_id.in_(list(answered)), SlaClock.state.in_(("running", "paused")))):
+        if clock.metric != "resolution":
+            for key, value in clocks.stop(clock, answered[clock.mention_id]).items():
+                setattr(clock, key, value)
+        else:
+            running.setdefault(clock.mention_id, []).append(clock)
+    for item in items:
+        at = answered[item.mention_id]
+        if item.first_response_at is None:
+            item.first_response_at = at
+        item.last_response_at = at
+        if item.state in ("new", "assigned"):
+            item.state = "responded"
+        item.sla_due_at = min((c.due_at for c in running.get(item.mention_id, ()) if c.due_at), default=None)
+        item.updated_at = now
+        item.revision += 1
