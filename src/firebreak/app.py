@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from firebreak import __version__
 from firebreak.api import errors
-from firebreak.api.routes import health, mentions, pipeline
+from firebreak.api.routes import health, mentions, people, pipeline, playbook, workflow
 from firebreak.db.engine import Database
 from firebreak.db.migrate import ensure_migrated
 from firebreak.services import Services
@@ -103,6 +103,9 @@ def create_app(
     app.include_router(health.router)
     app.include_router(mentions.router)
     app.include_router(pipeline.router)
+    app.include_router(workflow.router)
+    app.include_router(playbook.router)
+    app.include_router(people.router)
     generate_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:

@@ -146,6 +146,8 @@ def join_team(
     if member is None:
         member = TeamMember(workspace_id=workspace_id, team=team, user_id=user.id, is_lead=lead)
         session.add(member)
+    elif member.is_lead == lead:
+        return member
     else:
         member.is_lead = lead
     session.flush()

@@ -9,10 +9,13 @@ from typing import Annotated
 from fastapi import Depends, Header, Path, Request
 from sqlalchemy.orm import Session
 
+from firebreak.accounts.models import User
 from firebreak.api.errors import ApiError
 from firebreak.core.errors import NotFound, Unauthorized
 from firebreak.db.engine import Database
+from firebreak.services import Services
 from firebreak.settings import Settings
+from firebreak.workflow.actions import Actor
 from firebreak.workspaces import service as workspace_service
 from firebreak.workspaces.models import Workspace
 from firebreak.workspaces.service import TokenGrant
@@ -26,6 +29,10 @@ def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
+def get_services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
 def read_session(db: Annotated[Database, Depends(get_db)]) -> Iterator[Session]:
     with db.read() as session:
         yield session
@@ -33,6 +40,7 @@ def read_session(db: Annotated[Database, Depends(get_db)]) -> Iterator[Session]:
 
 DbDep = Annotated[Database, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+ServicesDep = Annotated[Services, Depends(get_services)]
 ReadSessionDep = Annotated[Session, Depends(read_session)]
 WorkspaceSlug = Annotated[str, Path(description="Workspace slug", min_length=1, max_length=64)]
 
@@ -50,14 +58,32 @@ def find_workspace(*, session: Session, slug: str) -> Workspace | None:
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who is asking, resolved to one workspace."""
+    """Who is asking, resolved to one workspace.
+
+    A personal token acts as its user with the user's roles in the workspace. An integration token
+    acts with fixed roles: `admin` for an admin-scoped token, `agent` for one with `workflow:write`.
+    """
 
     workspace: Workspace
     grant: TokenGrant
+    actor: Actor
 
     def require(self, scope: str) -> None:
         if scope not in self.grant.scopes and "admin" not in self.grant.scopes:
             raise ApiError(403, "forbidden", f"this token lacks the {scope!r} scope")
+
+
+def _actor(session: Session, grant: TokenGrant, workspace: Workspace) -> Actor:
+    if grant.user_id is None:
+        roles = {"admin"} if "admin" in grant.scopes else {"agent"} if "workflow:write" in grant.scopes else set()
+        return Actor(f"token:{grant.name}", frozenset(roles))
+    user = session.get(User, grant.user_id)
+    if user is None or not user.active:
+        raise ApiError(401, "unauthorized", "the user of this token is deactivated")
+    actor = Actor.for_user(session, workspace.id, user)
+    if not actor.roles:
+        raise ApiError(403, "forbidden", f"{user.email} is no longer a member of this workspace")
+    return actor
 
 
 def current_caller(
@@ -76,7 +102,7 @@ def current_caller(
     # A token never learns whether another workspace exists: same answer as a missing one.
     if ws is None or ws.id != grant.workspace_id:
         raise ApiError(404, "not_found", f"workspace {workspace!r} does not exist")
-    return Caller(ws, grant)
+    return Caller(ws, grant, _actor(session, grant, ws))
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]

@@ -10,7 +10,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from firebreak.core.errors import DatabaseNotMigrated, FirebreakError, InvalidInput, NotFound, Unauthorized
+from firebreak.core.errors import (
+    Conflict,
+    DatabaseNotMigrated,
+    FirebreakError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unauthorized,
+)
 
 
 class OrjsonResponse(JSONResponse):
@@ -48,6 +56,10 @@ def install(app: FastAPI) -> None:
             return OrjsonResponse(error_body("not_found", str(exc)), status_code=404)
         if isinstance(exc, InvalidInput):
             return OrjsonResponse(error_body("invalid_input", exc.message, exc.field), status_code=422)
+        if isinstance(exc, Conflict):
+            return OrjsonResponse(error_body("conflict", exc.message, exc.field), status_code=409)
+        if isinstance(exc, Forbidden):
+            return OrjsonResponse(error_body("forbidden", str(exc)), status_code=403)
         if isinstance(exc, Unauthorized):
             return OrjsonResponse(error_body("unauthorized", str(exc)), status_code=401)
         if isinstance(exc, DatabaseNotMigrated):

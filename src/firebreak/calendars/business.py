@@ -175,6 +175,48 @@ class BusinessCalendar:
                 raise ValueError(f"calendar {self.id!r} has no open time for {SEARCH_YEARS} years after {start}")
         return _from_us(year.instant_after(target))
 
+    def add_business_days(self, start: datetime, days: int) -> datetime:
+        """Return the moment `days` open days after `start`, at the same local wall-clock position.
+
+        Goals such as "within 2 business days" mean "by this time of day, two working days on", not
+        "after 2 x 12 hours of open time", so this counts local dates rather than open seconds:
+
+        1. Counting starts from `start`, or from the next opening when `start` is outside opening hours
+           (as `add` does); that moment gives the first date and the wall-clock time of day.
+        2. Step over the following local dates, counting only those with some open time (closed
+           weekdays and holidays are skipped), to the `days`-th.
+        3. Land on the same wall-clock time that day. A time before an opening that day (before the
+           first, or in a break) moves forward to that opening; a time after all its intervals moves
+           back to its last closing, so the answer is open or exactly at a closing, and never on a
+           later date.
+
+        The wall-clock time survives a daylight-saving change in between. A start in the second pass
+        of a repeated (fall-back) hour counts as the wall time at which the repeat ends, so that later
+        starts never give earlier answers. On the 24x7 calendar a business day is 24 hours. `days=0`
+        returns the counting start.
+        """
+        if isinstance(days, bool) or not isinstance(days, int):
+            raise ValueError(f"business days must be a whole number, got {days!r}")
+        if days < 0:
+            raise ValueError(f"business days must not be negative, got {days}")
+        us = _to_us(start, "start")
+        if self.zone is None:
+            return _from_us(us) + timedelta(days=days)
+        us = self._next_open_us(us, start.year)
+        if days == 0:
+            return _from_us(us)
+        first_day, time_of_day = self._wall_position(us)
+        day = first_day
+        counted = 0
+        limit = first_day + timedelta(days=366 * SEARCH_YEARS)
+        while counted < days:
+            day += timedelta(days=1)
+            if day > limit:
+                raise ValueError(f"calendar {self.id!r} has no open day for {SEARCH_YEARS} years after {first_day}")
+            if self._day_intervals(day):
+                counted += 1
+        return _from_us(self._land(day, time_of_day))
+
     def between(self, a: datetime, b: datetime) -> float:
         """Return the business seconds in [a, b); 0 when b is not after a."""
         a_us, b_us = _to_us(a, "a"), _to_us(b, "b")
@@ -219,6 +261,51 @@ class BusinessCalendar:
         return None
 
     # Internals --------------------------------------------------------------------------------
+
+    def _wall_position(self, us: int) -> tuple[date, timedelta]:
+        """Return the local date of `us` and its wall-clock time after that date's midnight.
+
+        In the second pass of a repeated hour the time is where the repeat ends (possibly 24:00), so
+        the position never goes backwards as `us` moves forwards.
+        """
+        assert self.zone is not None
+        local = _from_us(us).astimezone(self.zone)
+        day = local.date()
+        midnight = datetime.combine(day, time())
+        earlier_offset = local.replace(fold=0).utcoffset()
+        offset = local.utcoffset()
+        assert earlier_offset is not None and offset is not None
+        if local.fold == 1 and earlier_offset > offset:
+            repeat = (earlier_offset - offset) // ONE_MICROSECOND
+            repeat_ends = self._transition(us - repeat, us) + repeat
+            wall = _from_us(repeat_ends).astimezone(self.zone).replace(tzinfo=None)
+            return day, wall - midnight
+        return day, local.replace(tzinfo=None) - midnight
+
+    def _day_intervals(self, day: date) -> list[tuple[int, int]]:
+        """Return the open intervals of one local date, clipped to its start and end."""
+        year = self._year(day.year)
+        day_starts = self._wall_to_us(datetime.combine(day, time()), earliest=True)
+        day_ends = self._wall_to_us(datetime.combine(day + timedelta(days=1), time()), earliest=True)
+        intervals = []
+        i = bisect_right(year.closes, day_starts)
+        while i < len(year.opens) and year.opens[i] < day_ends:
+            intervals.append((max(year.opens[i], day_starts), min(year.closes[i], day_ends)))
+            i += 1
+        return intervals
+
+    def _land(self, day: date, time_of_day: timedelta) -> int:
+        """Return the wall time `time_of_day` on `day` (an open date), moved into that day's open hours."""
+        wall = self._wall_to_us(datetime.combine(day, time()) + time_of_day, earliest=True)
+        intervals = self._day_intervals(day)
+        for opens, closes in intervals:
+            if wall < opens:
+                return opens
+            if wall < closes:
+                return wall
+        # After all of the day's hours: its last closing. (A day whose hours run on past midnight
+        # ends its last interval at the next midnight, which a time of day reaches only as 24:00.)
+        return intervals[-1][1]
 
     def _next_open_us(self, us: int, year_hint: int) -> int:
         year = self._year_of(us, year_hint)

@@ -7,9 +7,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from firebreak.accounts import service as accounts_service
 from firebreak.channels import service as channel_service
 from firebreak.cli.common import clean_errors, console, database, out, settings
 from firebreak.core.clock import utcnow
+from firebreak.core.errors import InvalidInput
 from firebreak.mentions import service as mention_service
 from firebreak.pipeline import runner
 from firebreak.services import build_pipeline
@@ -129,13 +131,25 @@ def channel_rotate_secret(workspace: WorkspaceOpt, slug: str) -> None:
 def token_create(
     workspace: WorkspaceOpt,
     name: str,
-    scope: Annotated[list[str] | None, typer.Option(help="mentions:read, mentions:write or admin; repeat.")] = None,
+    scope: Annotated[
+        list[str] | None, typer.Option(help="mentions:read, mentions:write, workflow:write or admin; repeat.")
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", help="A personal token: it acts as this member, with their roles.")
+    ] = None,
 ) -> None:
     """Create an API token; the secret is printed once."""
     with database() as db, db.write() as session:
         ws = workspace_service.get_workspace(session=session, slug=workspace)
+        user_id = None
+        if user is not None:
+            person = accounts_service.get_user(session=session, email=user)
+            if not accounts_service.roles_of(session=session, workspace_id=ws.id, user_id=person.id):
+                raise InvalidInput(f"{person.email} is not a member of {workspace}; grant a role first", field="user")
+            user_id = person.id
         token, secret = workspace_service.create_token(
-            session=session, workspace_id=ws.id, name=name, scopes=scope or ["mentions:read"], actor=ACTOR
+            session=session, workspace_id=ws.id, name=name, scopes=scope or ["mentions:read"], actor=ACTOR,
+            user_id=user_id,
         )
     console.print(f"Token {token.id} ({', '.join(token.scopes)}) — store it now, it is not shown again:")
     out.print(secret)

@@ -68,6 +68,7 @@ def demo(
         started = time.perf_counter()
         with db.write() as session:
             load = scenario.install_demo(session=session, now=utcnow())
+            people = scenario.install_people(session=session, workspace_id=load.workspace_id)
         loaded_in = time.perf_counter() - started
         console.print(
             f"Scenario: {load.total} mentions over two days; {load.created} new, {load.duplicates} already stored "
@@ -86,12 +87,28 @@ def demo(
             secret = channel.webhook_secret or ""
 
     _print_guide(cfg, load, token=token, secret=secret)
+    _print_people(people)
     # Piped output is block-buffered; whoever reads it (a script, a test) needs it before serving.
     sys.stdout.flush()
     if not no_serve:
         from firebreak.cli.main import serve  # main imports this module, so import at call time
 
         serve(host=cfg.host, port=cfg.port, worker=True)
+
+
+def _print_people(people: tuple[scenario.DemoPerson, ...]) -> None:
+    lines = ["", f"People (one per role; password for all: {scenario.DEMO_PASSWORD}):"]
+    for person in people:
+        teams = ", ".join(f"{team}{' (lead)' if lead else ''}" for team, lead in person.teams) or "no team"
+        lines.append(f"  {person.email:<20} {', '.join(person.roles):<15} {teams}")
+    lines += [
+        "",
+        "Work the queue (ordered by SLA urgency) and one mention's assessment and clocks:",
+        f"  firebreak work queue -w {scenario.WORKSPACE_SLUG}",
+        f"  firebreak work show -w {scenario.WORKSPACE_SLUG} <mention id>",
+    ]
+    for line in lines:
+        out.print(line, markup=False)
 
 
 def _print_guide(cfg: Settings, load: scenario.DemoLoad, *, token: str, secret: str) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from firebreak import __version__
-from firebreak.cli import admin, data, demo, feeds, train, triage
+from firebreak.cli import admin, data, demo, feeds, people, playbook, train, triage, workflow
 from firebreak.cli.common import clean_errors, console, database, settings, setup_logging
 from firebreak.db.migrate import current_revision, head_revision, upgrade
 
@@ -78,4 +78,7 @@ data.register(app)
 demo.register(app)
 feeds.register(app)
 triage.register(app)
+playbook.register(app)
 train.register(app)
+people.register(app)
+workflow.register(app)

@@ -1,4 +1,4 @@
-"""Triage commands: triage a file, re-triage history, evaluate on labelled data, check a playbook."""
+"""Triage commands: triage a file, re-triage history, evaluate on labelled data."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from rich.table import Table
 from firebreak.cli.common import clean_errors, console, database, out, settings
 from firebreak.core.clock import ensure_utc, utcnow
 from firebreak.core.errors import ImportRowError, InvalidInput
-from firebreak.playbook.loader import load_playbook
 from firebreak.triage import service as triage_service
 from firebreak.triage.assess import Triager
 from firebreak.triage.evaluate import evaluate
@@ -26,7 +25,6 @@ from firebreak.triage.inputs import read_posts
 from firebreak.triage.result import FLAG_SEVERITY, PostInput
 from firebreak.workspaces import service as workspace_service
 
-playbook_app = typer.Typer(help="Validate the playbook and run its examples.", no_args_is_help=True)
 BATCH = 512
 
 
@@ -173,52 +171,8 @@ def _print_evaluation(
     out.print(matrix)
 
 
-@playbook_app.command("check")
-@clean_errors
-def playbook_check(
-    file: Annotated[Path | None, typer.Argument(help="Playbook YAML; default: the one in force.")] = None,
-) -> None:
-    """Validate a playbook and run its embedded examples; exit 1 with a readable diff on failures."""
-    loaded = load_playbook(file or settings().playbook_path)
-    out.print(
-        f"{loaded.source}: valid ({len(loaded.playbook.risk.categories)} categories, "
-        f"{len(loaded.playbook.examples)} examples, version {loaded.version})"
-    )
-    if not loaded.playbook.examples:
-        return
-    triager = build_triager(settings(), playbook=loaded)
-    posts = [
-        PostInput(
-            text=e.text,
-            channel_kind=e.channel_kind,
-            author_handle=e.author.handle if e.author else None,
-            author_followers=e.author.followers if e.author else None,
-            author_tags=tuple(e.author.tags) if e.author else (),
-        )
-        for e in loaded.playbook.examples
-    ]
-    failures = 0
-    for index, (example, result) in enumerate(zip(loaded.playbook.examples, triager.triage(posts), strict=True)):
-        problems = []
-        if example.flag and example.flag != result.flag:
-            problems.append(f"flag: expected {example.flag}, got {result.flag}")
-        if example.category and example.category != result.category:
-            problems.append(f"category: expected {example.category}, got {result.category}")
-        if problems:
-            failures += 1
-            out.print(f"[red]✗[/red] examples[{index}] {example.text!r}")
-            for problem in problems:
-                out.print(f"    - {problem}")
-            out.print(f"    because: {result.explain()}")
-    passed = len(loaded.playbook.examples) - failures
-    out.print(f"{passed} of {len(loaded.playbook.examples)} examples pass.")
-    if failures:
-        raise typer.Exit(1)
-
-
 def register(app: typer.Typer) -> None:
     """Attach the triage commands to the main app."""
     app.command("triage")(triage_file)
     app.command("retriage")(retriage)
     app.command("eval")(eval_command)
-    app.add_typer(playbook_app, name="playbook")

@@ -63,6 +63,19 @@ class Unauthorized(FirebreakError):
     """Credentials or a signature are missing or wrong."""
 
 
+class Forbidden(FirebreakError):
+    """The caller is known but their role does not allow this (HTTP 403, not 401)."""
+
+
+class Conflict(FirebreakError):
+    """The thing changed since the caller read it (HTTP 409): reload and try again."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
 class ConnectorError(FirebreakError):
     """A remote network call failed; `permanent` is False when a retry may succeed."""
 

@@ -25,6 +25,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from firebreak.accounts import service as account_service
 from firebreak.channels import service as channel_service
 from firebreak.channels.models import Channel
 from firebreak.core.clock import ensure_utc
@@ -225,3 +226,39 @@ def issue_demo_token(*, session: Session, workspace_id: int) -> str:
         session=session, workspace_id=workspace_id, name=TOKEN_NAME, scopes=TOKEN_SCOPES, actor=ACTOR
     )
     return secret
+
+
+@dataclass(frozen=True, slots=True)
+class DemoPerson:
+    email: str
+    name: str
+    roles: tuple[str, ...]
+    teams: tuple[tuple[str, bool], ...]  # (team, leads it)
+
+
+# The shipped playbook's crisis on-call rotation names ana, ben and cara @example.com, so the demo's
+# people are those, and red flags out of hours land on a real (demo) person.
+DEMO_PEOPLE = (
+    DemoPerson("ana@example.com", "Ana (agent)", ("agent",), (("care", False), ("crisis", False))),
+    DemoPerson("ben@example.com", "Ben (agent)", ("agent",), (("care", False), ("crisis", False))),
+    DemoPerson("cara@example.com", "Cara (team lead)", ("lead",), (("care", True), ("crisis", True))),
+    DemoPerson("dana@example.com", "Dana (communications)", ("communications",), (("crisis", False),)),
+    DemoPerson("lee@example.com", "Lee (legal)", ("legal",), ()),
+    DemoPerson("eve@example.com", "Eve (executive)", ("executive",), ()),
+    DemoPerson("admin@example.com", "Admin", ("admin",), ()),
+)
+DEMO_PASSWORD = "wrenly-demo-password"
+
+
+def install_people(*, session: Session, workspace_id: int) -> tuple[DemoPerson, ...]:
+    """Create the demo's people (one per role) with their teams; a rerun changes nothing."""
+    existing = account_service.users_by_email(session=session, emails=[p.email for p in DEMO_PEOPLE])
+    for person in DEMO_PEOPLE:
+        user = existing.get(person.email) or account_service.create_user(
+            session=session, email=person.email, display_name=person.name, password=DEMO_PASSWORD, actor=ACTOR)
+        for role in person.roles:
+            account_service.grant_role(session=session, workspace_id=workspace_id, user=user, role=role, actor=ACTOR)
+        for team, lead in person.teams:
+            account_service.join_team(session=session, workspace_id=workspace_id, user=user, team=team, lead=lead,
+                                      actor=ACTOR)
+    return DEMO_PEOPLE

@@ -117,7 +117,7 @@ def _plain(value: Any) -> Any:
 # Sections a playbook may leave out and take from the shipped default: a brand can start with its own
 # risk guide and adopt routing, SLAs and the rest later. Inherited sections are not cross-checked
 # against the brand's categories (a default rule naming a category the brand dropped never matches).
-INHERITABLE = ("assessment", "calendars", "roles", "teams", "queues", "routing", "sla", "alerts")
+INHERITABLE = ("assessment", "calendars", "roles", "teams", "queues", "routing", "sla", "alerts", "issues")
 
 
 @lru_cache(maxsize=1)
@@ -127,7 +127,16 @@ def _default_document() -> dict[str, Any]:
 
 
 def parse_playbook(text: str, *, source: str) -> LoadedPlaybook:
-    """Validate playbook YAML text; raise PlaybookError listing every problem with its line."""
+    """Validate playbook YAML text; raise PlaybookError listing every problem with its line.
+
+    Parsing a full playbook takes a quarter of a second, and every process, CLI command and test
+    loads the same few texts, so results are cached by (text, source); a LoadedPlaybook is immutable.
+    """
+    return _parse_cached(text, source)
+
+
+@lru_cache(maxsize=64)
+def _parse_cached(text: str, source: str) -> LoadedPlaybook:
     try:
         document = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - _LineLoader is a SafeLoader
     except yaml.MarkedYAMLError as exc:

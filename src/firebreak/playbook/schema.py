@@ -11,6 +11,7 @@ Top-level sections (later capabilities add theirs beside these):
     teams, queues, routing:  who works what, and which mention goes where (firebreak.routing)
     sla:         response-time policies and escalation levels (firebreak.sla)
     alerts:      where alerts go (firebreak.notify)
+    issues:      the rapid-response lifecycle: stages, time goals, checklists, gates, texts (firebreak.lifecycle)
     examples:    texts with the flag / category / action they must get, run by `firebreak playbook check`
 
 The sections after `risk` may be left out: the loader then takes them from the shipped default.
@@ -19,12 +20,14 @@ The sections after `risk` may be left out: the loader then takes them from the s
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from firebreak.assessment import AssessmentSpec
 from firebreak.calendars import CalendarSpec, validate_calendar_ids
+from firebreak.core.validation import Location, location_of, refuse
+from firebreak.lifecycle import IssuesSpec
 from firebreak.notify.schema import AlertsConfig
 from firebreak.routing import QueueSpec, RolesSpec, RoutingSpec, TeamSpec, check_references, referenced_calendars
 from firebreak.sla import SlaSpec
@@ -179,6 +182,7 @@ class Playbook(Strict):
     routing: RoutingSpec
     sla: SlaSpec
     alerts: AlertsConfig = AlertsConfig()
+    issues: IssuesSpec
     examples: list[Example] = []
 
     @field_validator("calendars")
@@ -204,7 +208,7 @@ class Playbook(Strict):
         """Refuse names one section uses and another does not define: categories, calendars, targets."""
         check_references(teams=self.teams, queues=self.queues, routing=self.routing)
         inherited = (info.context or {}).get("inherited", frozenset())
-        problems: list[str] = []
+        problems: list[tuple[Location, str, Any]] = []
         categories = {c.id for c in self.risk.categories}
         sources = {
             "assessment": {k: f"assessment.{v}" for k, v in self.assessment.referenced_categories().items()},
@@ -216,19 +220,20 @@ class Playbook(Strict):
                 continue  # the default's rules name the default's categories; unknown ones never match
             for category, where in references.items():
                 if category not in categories:
-                    problems.append(f"{where} names unknown category {category!r}")
+                    problems.append((location_of(where), f"names unknown category {category!r}", category))
         calendars = {c.id for c in self.calendars} | BUILT_IN_CALENDARS
-        for calendar, where in {**referenced_calendars(self.teams), **self.sla.referenced_calendars()}.items():
+        referenced = {**referenced_calendars(self.teams), **self.sla.referenced_calendars(),
+                      **self.issues.referenced_calendars()}
+        for calendar, where in referenced.items():
             if calendar not in calendars:
-                problems.append(f"{where} names unknown calendar {calendar!r}; calendars are "
-                                f"{', '.join(sorted(calendars))}")
+                problems.append((location_of(where), f"unknown calendar {calendar!r}; calendars are "
+                                 f"{', '.join(sorted(calendars))}", calendar))
         targets = {t.id for t in self.alerts.targets}
         for target, where in {**self.routing.referenced_targets(), **self.sla.referenced_targets()}.items():
             if target not in targets:
-                problems.append(f"{where} names unknown alert target {target!r}; targets are "
-                                f"{', '.join(sorted(targets)) or '(none defined)'}")
-        if problems:
-            raise ValueError("; ".join(problems))
+                problems.append((location_of(where), f"unknown alert target {target!r}; targets are "
+                                 f"{', '.join(sorted(targets)) or '(none defined)'}", target))
+        refuse("Playbook", problems)
         return self
 
     def category(self, category_id: str) -> CategorySpec:

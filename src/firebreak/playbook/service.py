@@ -60,6 +60,14 @@ def activate_version(*, session: Session, workspace_id: int, version_id: int, ac
     return version
 
 
+def use_deployment_default(*, session: Session, workspace_id: int, actor: str) -> None:
+    """Stop using an uploaded version: the workspace runs the deployment's playbook again (history is kept)."""
+    session.execute(update(PlaybookVersion).where(PlaybookVersion.workspace_id == workspace_id,
+                                                  PlaybookVersion.active.is_(True)).values(active=False))
+    audit.record(session=session, workspace_id=workspace_id, actor=actor, action="playbook.default_restored",
+                 subject_type="workspace", subject_id=workspace_id)
+
+
 def history(*, session: Session, workspace_id: int) -> list[PlaybookVersion]:
     """Every uploaded version of the workspace, newest first."""
     return list(session.scalars(select(PlaybookVersion).where(PlaybookVersion.workspace_id == workspace_id)

@@ -37,11 +37,11 @@ from functools import cached_property
 from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from firebreak.conditions import Condition
 from firebreak.core.durations import format_duration, parse_duration
+from firebreak.core.validation import Location, refuse
 
 Role = Literal["agent", "lead", "communications", "legal", "executive", "admin"]
 # From the front line up; authority answers list approvers in this order when their limits tie.
@@ -58,7 +58,6 @@ ASSIGNMENT_STRATEGIES: tuple[AssignmentStrategy, ...] = get_args(AssignmentStrat
 OutsideHours = Literal["on_call", "hold"]
 
 # A place in the playbook, as pydantic writes error locations: ("routing", "rules", 2, "queue").
-Location = tuple[str | int, ...]
 
 Id = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,47}$")]
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
@@ -126,23 +125,6 @@ def _zone_name(name: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"unknown time zone {name!r}; use an IANA name such as Europe/London") from None
     return name
-
-
-def _refuse(title: str, problems: Sequence[tuple[Location, str, Any]]) -> None:
-    """Raise one pydantic ValidationError with a message at each (location, message, input), if any.
-
-    Raised inside a validator, pydantic prefixes the locations with where that validator sits, so the
-    playbook loader can name the line of each problem, not just the section's.
-    """
-    if problems:
-        raise ValidationError.from_exception_data(title, [
-            InitErrorDetails(
-                type=PydanticCustomError("invalid_reference", "{message}", {"message": message}),
-                loc=location,
-                input=value,
-            )
-            for location, message, value in problems
-        ])
 
 
 class _Strict(BaseModel):
@@ -277,7 +259,7 @@ class RoutingSpec(_Strict):
                 problems.append((("rules", index, "id"), f"rule id {rule.id!r} is also rules[{first[rule.id]}]; "
                                  "rule ids must be unique", rule.id))
             first.setdefault(rule.id, index)
-        _refuse("RoutingSpec", problems)
+        refuse("RoutingSpec", problems)
         return self
 
     def referenced_categories(self) -> dict[str, str]:
@@ -364,7 +346,7 @@ def check_references(*, teams: Sequence[TeamSpec], queues: Sequence[QueueSpec], 
         if rule.queue not in queue_ids:
             problems.append((("routing", "rules", index, "queue"), f"unknown queue {rule.queue!r}; "
                              f"queues are {_listing(queue_ids)}", rule.queue))
-    _refuse("Playbook", problems)
+    refuse("Playbook", problems)
 
 
 def _listing(ids: Iterable[str]) -> str:

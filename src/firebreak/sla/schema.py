@@ -25,11 +25,11 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from firebreak.conditions import Condition
 from firebreak.core.durations import format_duration, parse_duration
+from firebreak.core.validation import refuse
 
 Metric = Literal["first_response", "next_response", "resolution"]
 METRICS: tuple[Metric, ...] = get_args(Metric)
@@ -57,17 +57,6 @@ def _notify_entry(value: Any) -> Any:
 # Seconds; the playbook writes "5m", "1h30m" (bare numbers are refused: their unit would be a guess).
 TargetSeconds = Annotated[float, BeforeValidator(_target_seconds)]
 DelaySeconds = Annotated[float, BeforeValidator(parse_duration)]
-
-
-def _refuse(title: str, problems: list[tuple[tuple[str | int, ...], str, Any]]) -> None:
-    # A ValidationError raised inside a validator keeps these locations, prefixed with the validator's
-    # own, so the playbook loader names the line of each problem rather than the section's.
-    if problems:
-        raise ValidationError.from_exception_data(title, [
-            InitErrorDetails(type=PydanticCustomError("invalid_sla", "{message}", {"message": message}),
-                             loc=location, input=value)
-            for location, message, value in problems
-        ])
 
 
 class _Strict(BaseModel):
@@ -138,7 +127,7 @@ class SlaSpec(_Strict):
                 problems.append((("escalation", index, "after"),
                                  f"{format_duration(level)} is not later than the level before it "
                                  f"({format_duration(before)}); list levels in order of `after`", level))
-        _refuse("SlaSpec", problems)
+        refuse("SlaSpec", problems)
         return self
 
     def referenced_calendars(self) -> dict[str, str]:

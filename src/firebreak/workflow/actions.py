@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from firebreak.accounts.models import TeamMember, User
 from firebreak.accounts.service import roles_of
 from firebreak.audit import service as audit
-from firebreak.core.errors import InvalidInput, NotFound, Unauthorized
+from firebreak.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from firebreak.routing import permits
 from firebreak.workflow import clocks
 from firebreak.workflow.models import WORK_STATES, SlaClock, WorkItem
@@ -58,7 +58,7 @@ class Actor:
 def _require(runtime: WorkflowRuntime, actor: Actor, permission: str, doing: str) -> None:
     if not permits(runtime.roles, actor.roles, permission):
         have = ", ".join(sorted(actor.roles)) or "no role"
-        raise Unauthorized(f"{actor.name} ({have}) may not {doing}: it needs the {permission!r} permission")
+        raise Forbidden(f"{actor.name} ({have}) may not {doing}: it needs the {permission!r} permission")
 
 
 def get_item(session: Session, workspace_id: int, mention_id: int, *, lock: bool = False) -> WorkItem:
@@ -73,8 +73,8 @@ def get_item(session: Session, workspace_id: int, mention_id: int, *, lock: bool
 
 def _check_revision(item: WorkItem, expected: int | None) -> None:
     if expected is not None and expected != item.revision:
-        raise InvalidInput(f"mention {item.mention_id} changed since you loaded it (revision {item.revision}, you "
-                           f"had {expected}); reload and try again", field="revision")
+        raise Conflict(f"mention {item.mention_id} changed since you loaded it (revision {item.revision}, you "
+                       f"had {expected}); reload and try again", field="revision")
 
 
 def assign(
@@ -89,24 +89,19 @@ def assign(
     assignee: User | None = None
     if assignee_email is not None:
         assignee = session.scalar(select(User).where(User.email == assignee_email.strip().lower()))
+    # Taking an item, or handing one's own back to the queue, is assign_self; anything else is assign.
+    # Checked before the assignee, so that only those who may assign learn who exists.
+    own = actor.user_id is not None and (
+        (assignee is not None and assignee.id == actor.user_id)
+        or (assignee_email is None and item.assignee_id == actor.user_id))
+    if own and not permits(runtime.roles, actor.roles, "assign"):
+        _require(runtime, actor, "assign_self", "take this mention" if assignee else "hand this mention back")
+    elif not own:
+        _require(runtime, actor, "assign", "assign mentions to others")
+    if assignee_email is not None:
         if assignee is None:
             raise InvalidInput(f"no user with e-mail {assignee_email!r}", field="assignee")
-        roles = roles_of(session=session, workspace_id=workspace_id, user_id=assignee.id)
-        if not roles:
-            raise InvalidInput(f"{assignee.email} is not a member of this workspace", field="assignee")
-        queue = runtime.queues.get(item.queue)
-        allowed = frozenset(queue.assignable_roles) if queue is not None else frozenset({"agent", "lead"})
-        if roles.isdisjoint(allowed):
-            raise InvalidInput(f"{assignee.email} ({', '.join(sorted(roles))}) cannot take work in queue "
-                               f"{item.queue!r}: it needs one of the roles {', '.join(sorted(allowed))}",
-                               field="assignee")
-        if not assignee.active:
-            raise InvalidInput(f"{assignee.email} is deactivated", field="assignee")
-    if assignee is not None and assignee.id == actor.user_id:
-        if not permits(runtime.roles, actor.roles, "assign"):
-            _require(runtime, actor, "assign_self", "take this mention")
-    else:
-        _require(runtime, actor, "assign", "assign mentions to others")
+        _check_assignee(session, runtime, workspace_id, item, assignee)
     before = (item.state, item.assignee_id)
     item.assignee_id = assignee.id if assignee else None
     if item.state == "new" and assignee is not None:
@@ -123,7 +118,7 @@ def assign(
     audit.record(session=session, workspace_id=workspace_id, actor=actor.name, action="work.assigned",
                  subject_type="mention", subject_id=mention_id,
                  details={"from": before[1], "to": item.assignee_id, "to_email": assignee.email if assignee else None,
-                          "state": item.state, "reason": reason})
+                          "state": item.state, "reason": reason}).at = now
     return item
 
 
@@ -155,17 +150,17 @@ def change_state(
             setattr(clock, key, value)
 
     for clock in item_clocks:
-        calendar = runtime.calendar(clock.calendar)
+        calendar = runtime.clock_calendar(clock.calendar)
         if from_state == "waiting" and to_state != "waiting":
             apply(clock, clocks.resume(calendar, clock, now, delays))
         if to_state == "responded" and clock.metric != "resolution":
-            apply(clock, clocks.stop(clock, now))
+            apply(clock, clocks.stop(calendar, clock, now))
         elif to_state == "waiting":
             apply(clock, clocks.pause(calendar, clock, now))
         elif to_state == "resolved":
-            apply(clock, clocks.stop(clock, now))
+            apply(clock, clocks.stop(calendar, clock, now))
         elif to_state == "closed":
-            apply(clock, clocks.stop(clock, now, met=False))
+            apply(clock, clocks.stop(calendar, clock, now, met=False))
     if to_state == "responded":
         item.first_response_at = item.first_response_at or now
         item.last_response_at = now
@@ -181,8 +176,24 @@ def change_state(
     _touch(item, now)
     audit.record(session=session, workspace_id=workspace_id, actor=actor.name, action="work.state_changed",
                  subject_type="mention", subject_id=mention_id,
-                 details={"from": from_state, "to": to_state, "reason": reason})
+                 details={"from": from_state, "to": to_state, "reason": reason}).at = now
     return item
+
+
+def _check_assignee(session: Session, runtime: WorkflowRuntime, workspace_id: int, item: WorkItem,
+                    assignee: User) -> None:
+    """Refuse an assignee outside the workspace, without a role the queue takes, or deactivated."""
+    roles = roles_of(session=session, workspace_id=workspace_id, user_id=assignee.id)
+    if not roles:
+        raise InvalidInput(f"{assignee.email} is not a member of this workspace", field="assignee")
+    queue = runtime.queues.get(item.queue)
+    allowed = frozenset(queue.assignable_roles) if queue is not None else frozenset({"agent", "lead"})
+    if roles.isdisjoint(allowed):
+        raise InvalidInput(f"{assignee.email} ({', '.join(sorted(roles))}) cannot take work in queue "
+                           f"{item.queue!r}: it needs one of the roles {', '.join(sorted(allowed))}",
+                           field="assignee")
+    if not assignee.active:
+        raise InvalidInput(f"{assignee.email} is deactivated", field="assignee")
 
 
 def _touch(item: WorkItem, now: datetime) -> None:

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 WARNING = "warning"
 BREACH = "breach"
 ESCALATION = "escalation:"
+_MICROSECONDS = 1_000_000
 
 
 class Calendar(Protocol):
@@ -74,11 +75,19 @@ def used_seconds(calendar: Calendar, clock: ClockLike, now: datetime) -> float:
 
 
 def view(calendar: Calendar, clock: ClockLike, now: datetime) -> ClockView:
+    """The clock at `now`. It is breached once its business time ran out, whether or not the scheduler has
+    fired the breach yet; a clock met exactly at its deadline was met in time."""
     used = used_seconds(calendar, clock, now)
-    breached = clock.breached_at is not None or (clock.state == "running" and clock.due_at is not None
-                                                 and now >= clock.due_at)
-    target = clock.target_seconds or 1.0
-    return ClockView(clock.state, used, clock.target_seconds - used, clock.due_at, breached, used / target)
+    target = clock.target_seconds
+    # Compared in whole microseconds, as calendars count: a deadline is the target rounded to one.
+    used_us, target_us = round(used * _MICROSECONDS), round(target * _MICROSECONDS)
+    if clock.breached_at is not None:
+        breached = True
+    elif clock.state in ("running", "paused"):
+        breached = used_us >= target_us
+    else:
+        breached = clock.state == "met" and used_us > target_us
+    return ClockView(clock.state, used, target - used, clock.due_at, breached, used / (target or 1.0))
 
 
 def pause(calendar: Calendar, clock: ClockLike, at: datetime) -> dict[str, Any]:
@@ -99,7 +108,8 @@ def resume(
     due = calendar.add(at, max(left, 0.0))
     warn_left = clock.target_seconds * clock.warn_fraction - clock.consumed_seconds
     warned = clock.next_event not in (None, WARNING)
-    warn = calendar.add(at, warn_left) if warn_left > 0 and 0 < clock.warn_fraction < 1 else None
+    # A warning that fell due before the pause but had not fired yet fires as the clock resumes.
+    warn = calendar.add(at, max(warn_left, 0.0)) if 0 < clock.warn_fraction < 1 else None
     columns: dict[str, Any] = {"state": "running", "segment_started_at": at, "due_at": due,
                                "warn_at": warn if not warned else None}
     if clock.breached_at is not None:
@@ -112,11 +122,15 @@ def resume(
     return columns
 
 
-def stop(clock: ClockLike, at: datetime, *, met: bool = True) -> dict[str, Any]:
-    """End the clock: met (answered, resolved) or cancelled (closed without needing it)."""
+def stop(calendar: Calendar, clock: ClockLike, at: datetime, *, met: bool = True) -> dict[str, Any]:
+    """End the clock: met (answered, resolved) or cancelled (closed without needing it).
+
+    The running segment is folded into `consumed_seconds`, so the clock keeps saying how much business
+    time the answer took."""
     if clock.state in ("met", "cancelled"):
         return {}
-    return {"state": "met" if met else "cancelled", "stopped_at": at, "next_fire_at": None, "next_event": None}
+    return {"state": "met" if met else "cancelled", "stopped_at": at, "next_fire_at": None, "next_event": None,
+            "consumed_seconds": used_seconds(calendar, clock, at), "segment_started_at": None}
 
 
 def after_firing(clock: ClockLike, event: str, escalation_delays: Sequence[float]) -> dict[str, Any]:

@@ -35,6 +35,13 @@ class BatchContext:
     unanswered: Counter[tuple[str, int]] = field(default_factory=Counter)
     answered: set[tuple[str, int]] = field(default_factory=set)
     thread_length: Counter[tuple[int, str]] = field(default_factory=Counter)  # (workspace, conversation)
+    # Earlier posts of the same batch (a backlog can bring a whole thread at once), per mention id:
+    # the author's posts in the thread (all still unanswered), and all posts in the thread.
+    unanswered_in_batch: dict[int, int] = field(default_factory=dict)
+    thread_before_in_batch: dict[int, int] = field(default_factory=dict)
+    # Brand replies already stored to posts of this batch (a retried post can come after its answer):
+    # (channel, replied-to external id) -> (the earliest reply's mention id, when it was posted).
+    earlier_replies: dict[tuple[int, str], tuple[int, datetime]] = field(default_factory=dict)
     recent_posts: Counter[int] = field(default_factory=Counter)
     recent_negative: Counter[int] = field(default_factory=Counter)
 
@@ -55,19 +62,28 @@ def load_context(session: Session, mentions: Sequence[Mention], *, now: datetime
     if threads:
         rows = session.execute(
             select(Mention.workspace_id, Mention.conversation_id, Mention.author_id, Mention.direction,
-                   WorkItem.state, WorkItem.first_response_at)
+                   WorkItem.state, WorkItem.first_response_at, Mention.id, Mention.channel_id,
+                   Mention.reply_to_external_id, Mention.created_at)
             .outerjoin(WorkItem, WorkItem.mention_id == Mention.id)
             .where(tuple_(Mention.workspace_id, Mention.conversation_id).in_(list(threads)),
                    Mention.id.not_in(batch_ids))
         )
-        for workspace_id, conversation, author_id, direction, state, first_response_at in rows:
+        for (workspace_id, conversation, author_id, direction, state, first_response_at, mention_id, channel_id,
+             reply_to, created_at) in rows:
             context.thread_length[(workspace_id, conversation)] += 1
-            if direction != "inbound" or author_id is None:
+            if direction != "inbound":
+                if reply_to is not None:
+                    known = context.earlier_replies.get((channel_id, reply_to))
+                    if known is None or created_at < known[1]:
+                        context.earlier_replies[(channel_id, reply_to)] = (mention_id, created_at)
+                continue
+            if author_id is None:
                 continue
             if state in UNANSWERED_STATES:
                 context.unanswered[(conversation, author_id)] += 1
             if first_response_at is not None:
                 context.answered.add((conversation, author_id))
+        _count_earlier_in_batch(context, mentions)
     if author_ids:
         since = now - timedelta(days=RECENT_DAYS)
         recent = session.execute(
@@ -81,6 +97,23 @@ def load_context(session: Session, mentions: Sequence[Mention], *, now: datetime
             context.recent_posts[author_id] = posts
             context.recent_negative[author_id] = negative
     return context
+
+
+def _count_earlier_in_batch(context: BatchContext, mentions: Sequence[Mention]) -> None:
+    by_author: Counter[tuple[int, str, int]] = Counter()
+    by_thread: Counter[tuple[int, str]] = Counter()
+    for mention in sorted(mentions, key=lambda m: (m.created_at, m.id)):
+        if not mention.conversation_id:
+            continue
+        thread = (mention.workspace_id, mention.conversation_id)
+        if by_thread[thread]:
+            context.thread_before_in_batch[mention.id] = by_thread[thread]
+        by_thread[thread] += 1
+        if mention.direction == "inbound" and mention.author_id is not None:
+            key = (*thread, mention.author_id)
+            if by_author[key]:
+                context.unanswered_in_batch[mention.id] = by_author[key]
+            by_author[key] += 1
 
 
 def mention_facts(mention: Mention, triage: dict[str, Any] | None, context: BatchContext) -> dict[str, Any]:
@@ -97,8 +130,10 @@ def mention_facts(mention: Mention, triage: dict[str, Any] | None, context: Batc
         "author_tags": tuple(author.tags or ()) if author else (),
         "author_followers": (author.follower_count or 0) if author else 0,
         "author_verified": bool(author.verified) if author else False,
-        "unanswered_replies": context.unanswered.get((conversation, mention.author_id or 0), 0),
-        "thread_length": context.thread_length.get((mention.workspace_id, conversation), 0) + 1,
+        "unanswered_replies": context.unanswered.get((conversation, mention.author_id or 0), 0)
+        + context.unanswered_in_batch.get(mention.id, 0),
+        "thread_length": context.thread_length.get((mention.workspace_id, conversation), 0) + 1
+        + context.thread_before_in_batch.get(mention.id, 0),
         "author_recent_posts": context.recent_posts.get(mention.author_id or 0, 0),
         "author_recent_negative": context.recent_negative.get(mention.author_id or 0, 0),
     }

@@ -19,7 +19,7 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from firebreak.accounts.models import TeamMember, User
+from firebreak.accounts.models import Membership, TeamMember, User
 from firebreak.audit.models import AuditEntry
 from firebreak.mentions.models import Mention
 from firebreak.notify import outbox
@@ -46,11 +46,17 @@ class Plan:
     clocks: list[dict[str, Any]] = field(default_factory=list)
     alerts: list[AlertDraft] = field(default_factory=list)
     audit: list[dict[str, Any]] = field(default_factory=list)
-    # A brand reply: the (channel, external id) it replies to, and the open work item that answers.
+    # A brand reply: the (channel, external id) it replies to. Then, for a reply or for a new post already
+    # answered: the work item answered (mention id), when, and by which reply.
     reply_to: tuple[int, str] | None = None
     answers: int | None = None
     answered_at: datetime | None = None
+    reply_mention_id: int | None = None
+    # The answering workspace's playbook, whose calendars measure the clocks the reply meets.
+    runtime: WorkflowRuntime | None = None
     assigned: tuple[int, str, int] | None = None  # (workspace, team, user) given work now
+    # The assignment's place in the team's turn: stored as the member's last_assigned_at.
+    assigned_at: datetime | None = None
 
 
 RuntimeFor = Callable[[Session, int], WorkflowRuntime]
@@ -75,7 +81,7 @@ def plan_batch(
     workspace_ids = {m.workspace_id for m in mentions}
     slugs = dict(session.execute(select(Workspace.id, Workspace.slug).where(Workspace.id.in_(workspace_ids))).all())
     runtimes = {ws: runtime_for(session, ws) for ws in workspace_ids}
-    assigners = _Assigners(session, workspace_ids, runtimes, now)
+    assigners = _Assigners(session, workspace_ids)
 
     for plan, mention, verdict in zip(plans, mentions, triage, strict=True):
         runtime = runtimes[mention.workspace_id]
@@ -83,11 +89,21 @@ def plan_batch(
             if mention.reply_to_external_id is not None:
                 plan.reply_to = (mention.channel_id, mention.reply_to_external_id)
                 plan.answered_at = mention.created_at
+                plan.reply_mention_id = mention.id
+                plan.runtime = runtime
             continue
         if mention.id in existing or verdict is None:
             continue  # already has its work item (a re-run): keep its state, people and clocks
         _plan_inbound(plan, mention, verdict, context, runtime, assigners, now=now,
                       link=mention_link(public_url, slugs.get(mention.workspace_id, ""), mention.id))
+        earlier_reply = context.earlier_replies.get((mention.channel_id, mention.external_id))
+        if earlier_reply is not None:  # answered before this post got through the pipeline
+            plan.answers, plan.runtime = mention.id, runtime
+            plan.reply_mention_id, plan.answered_at = earlier_reply
+    stamps = assigners.stamps()
+    for plan in plans:
+        if plan.assigned is not None:
+            plan.assigned_at = stamps.get(plan.assigned, now)
     _resolve_answers(session, mentions, plans)
     return plans
 
@@ -106,7 +122,8 @@ def _plan_inbound(
     route = runtime.router.route(facts)
     facts["priority"] = route.priority
     policy = runtime.policies.match(facts) if assessment.respond else None
-    assignee = assigners.pick(mention.workspace_id, route.queue, runtime, now)
+    # Work that needs no reply (monitor, let stand) stays in the queue instead of using up someone's turn.
+    assignee = assigners.pick(mention.workspace_id, route.queue, runtime, now) if assessment.respond else None
     opened_at = mention.received_at or now
     plan.work_item = {
         "mention_id": mention.id, "workspace_id": mention.workspace_id,
@@ -147,7 +164,8 @@ def _audit(mention: Mention, action: str, at: datetime, details: dict[str, Any])
 
 
 def _resolve_answers(session: Session, mentions: Sequence[Mention], plans: list[Plan]) -> None:
-    """Point each brand reply at the open work item of the customer post it answers."""
+    """Point each brand reply at the open work item of the customer post it answers: stored already, or
+    opened by this very batch (a backfill brings the question and its answer together)."""
     wanted = [p.reply_to for p in plans if p.reply_to is not None]
     if not wanted:
         return
@@ -157,39 +175,37 @@ def _resolve_answers(session: Session, mentions: Sequence[Mention], plans: list[
         .where(or_(*(and_(Mention.channel_id == c, Mention.external_id == e) for c, e in dict.fromkeys(wanted))),
                WorkItem.state.in_(OPEN_STATES)))}
     for mention, plan in zip(mentions, plans, strict=True):
+        if plan.work_item is not None:
+            found.setdefault((mention.channel_id, mention.external_id), mention.id)
+    for plan in plans:
         if plan.reply_to is not None:
             plan.answers = found.get(plan.reply_to)
-            if plan.answers is not None:
-                plan.audit.append({"workspace_id": mention.workspace_id, "at": plan.answered_at, "actor": ACTOR,
-                                   "action": "work.responded", "subject_type": "mention",
-                                   "subject_id": str(plan.answers), "details": {"reply_mention_id": mention.id}})
 
 
 class _Assigners:
-    """One in-memory Assigner per (workspace, team) for the batch, so a batch is spread fairly."""
+    """One in-memory Assigner per (workspace, queue) for the batch, so a batch is spread fairly."""
 
-    def __init__(self, session: Session, workspace_ids: set[int], runtimes: dict[int, WorkflowRuntime],
-                 now: datetime) -> None:
+    def __init__(self, session: Session, workspace_ids: set[int]) -> None:
         self._session = session
-        self._runtimes = runtimes
-        self._assigners: dict[tuple[int, str], Assigner] = {}
+        self._assigners: dict[tuple[int, str], tuple[str, Assigner]] = {}  # (ws, queue) -> (team, assigner)
         self._members: dict[tuple[int, str], list[Candidate]] = {}
-        self._emails: dict[tuple[int, str], int] = {}
+        self._on_call_ids: dict[tuple[int, str], int] | None = None  # (ws, e-mail) -> user, read when needed
+        self._on_call_picks: dict[tuple[int, str, int], datetime] = {}
         load: dict[tuple[int, int], int] = {
             (ws, user): count for ws, user, count in session.execute(
                 select(WorkItem.workspace_id, WorkItem.assignee_id, func.count())
                 .where(WorkItem.workspace_id.in_(workspace_ids), WorkItem.assignee_id.is_not(None),
                        WorkItem.state.in_(OPEN_STATES))
                 .group_by(WorkItem.workspace_id, WorkItem.assignee_id))}
-        for ws, team, user_id, available, last, email in session.execute(
+        for ws, team, user_id, available, last in session.execute(
                 select(TeamMember.workspace_id, TeamMember.team, TeamMember.user_id, TeamMember.available,
-                       TeamMember.last_assigned_at, User.email)
+                       TeamMember.last_assigned_at)
                 .join(User, User.id == TeamMember.user_id)
                 .where(TeamMember.workspace_id.in_(workspace_ids), User.active.is_(True))):
             self._members.setdefault((ws, team), []).append(
                 Candidate(user_id=user_id, available=available, open_items=load.get((ws, user_id), 0),
                           last_assigned_at=last))
-            self._emails[(ws, email)] = user_id
+        self._workspace_ids = workspace_ids
 
     def pick(self, workspace_id: int, queue_id: str, runtime: WorkflowRuntime, now: datetime) -> int | None:
         """Return the user to give new work in `queue_id` now, or None to leave it in the queue."""
@@ -199,14 +215,39 @@ class _Assigners:
         team = runtime.teams[queue.team]
         if not runtime.calendar(team.calendar).is_open(now):
             if queue.outside_hours == "on_call" and team.on_call is not None:
-                return self._emails.get((workspace_id, runtime.on_call(team, now)))
+                return self._on_call(workspace_id, team.id, runtime.on_call(team, now), now)
             return None
         key = (workspace_id, queue_id)
-        assigner = self._assigners.get(key)
-        if assigner is None:
+        entry = self._assigners.get(key)
+        if entry is None:
             members = self._members.get((workspace_id, queue.team), [])
-            assigner = self._assigners[key] = Assigner(queue.assignment, members, now=now)
-        return assigner.pick()
+            entry = self._assigners[key] = (queue.team, Assigner(queue.assignment, members, now=now))
+        return entry[1].pick()
+
+    def _on_call(self, workspace_id: int, team: str, email: str | None, now: datetime) -> int | None:
+        """The on-call person's user id, if they are an active member of the workspace."""
+        if email is None:
+            return None
+        if self._on_call_ids is None:
+            self._on_call_ids = {
+                (ws, address): user_id for ws, address, user_id in self._session.execute(
+                    select(Membership.workspace_id, User.email, User.id).distinct()
+                    .join(User, User.id == Membership.user_id)
+                    .where(Membership.workspace_id.in_(self._workspace_ids), User.active.is_(True)))}
+        user_id = self._on_call_ids.get((workspace_id, email))
+        if user_id is not None:
+            self._on_call_picks[(workspace_id, team, user_id)] = now
+        return user_id
+
+    def stamps(self) -> dict[tuple[int, str, int], datetime]:
+        """(workspace, team, user) -> the last_assigned_at to store for everyone given work in this batch."""
+        stamps = dict(self._on_call_picks)
+        for (workspace_id, _queue), (team, assigner) in self._assigners.items():
+            for person in assigner.changed():
+                key = (workspace_id, team, person.user_id)
+                assert person.last_assigned_at is not None
+                stamps[key] = max(stamps.get(key, person.last_assigned_at), person.last_assigned_at)
+        return stamps
 
 
 def write_plans(session: Session, plans: Sequence[Plan], *, now: datetime) -> None:
@@ -217,10 +258,10 @@ def write_plans(session: Session, plans: Sequence[Plan], *, now: datetime) -> No
     new_clocks = [c for p in plans for c in p.clocks]
     if new_clocks:
         session.execute(insert(_CLOCKS), new_clocks)
-    answered = {p.answers: p.answered_at or now for p in plans if p.answers is not None}
-    if answered:
-        _record_answers(session, answered, now)
-    assigned = {p.assigned: now for p in plans if p.assigned is not None}
+    answers = [p for p in plans if p.answers is not None]
+    if answers:
+        _record_answers(session, answers, now)
+    assigned = {p.assigned: p.assigned_at or now for p in plans if p.assigned is not None}
     if assigned:
         session.execute(
             update(TeamMember.__table__)
@@ -237,24 +278,48 @@ def write_plans(session: Session, plans: Sequence[Plan], *, now: datetime) -> No
         session.execute(insert(_AUDIT), audit_rows)
 
 
-def _record_answers(session: Session, answered: dict[int, datetime], now: datetime) -> None:
-    """Mark answered work items responded and meet their response clocks."""
-    items = session.scalars(select(WorkItem).where(WorkItem.mention_id.in_(list(answered)))).all()
-    running: dict[int, list[SlaClock]] = {}
+def _record_answers(session: Session, answers: Sequence[Plan], now: datetime) -> None:
+    """Mark answered work items responded, meet their response clocks and say so in the audit log.
+
+    A reply is counted from when it was posted, but never before its customer's post was received (a
+    backfill can bring both at once); a reply seen again (a re-run) or older than one already counted
+    changes nothing.
+    """
+    by_item: dict[int, Plan] = {}
+    for plan in answers:  # the latest reply per item speaks for the batch
+        assert plan.answers is not None
+        latest = by_item.get(plan.answers)
+        if latest is None or (plan.answered_at or now) >= (latest.answered_at or now):
+            by_item[plan.answers] = plan
+    items = session.scalars(select(WorkItem).where(WorkItem.mention_id.in_(list(by_item)))).all()
+    open_clocks: dict[int, list[SlaClock]] = {}
     for clock in session.scalars(select(SlaClock).where(
-            SlaClock.mention_id.in_(list(answered)), SlaClock.state.in_(("running", "paused")))):
-        if clock.metric != "resolution":
-            for key, value in clocks.stop(clock, answered[clock.mention_id]).items():
-                setattr(clock, key, value)
-        else:
-            running.setdefault(clock.mention_id, []).append(clock)
+            SlaClock.mention_id.in_(list(by_item)), SlaClock.state.in_(("running", "paused")))):
+        open_clocks.setdefault(clock.mention_id, []).append(clock)
+    audit_rows: list[dict[str, Any]] = []
     for item in items:
-        at = answered[item.mention_id]
+        plan = by_item[item.mention_id]
+        assert plan.runtime is not None
+        at = max(plan.answered_at or now, item.opened_at)
+        if item.last_response_at is not None and item.last_response_at >= at:
+            continue
+        running = []
+        for clock in open_clocks.get(item.mention_id, ()):
+            if clock.metric == "resolution":
+                running.append(clock)
+                continue
+            for key, value in clocks.stop(plan.runtime.clock_calendar(clock.calendar), clock, at).items():
+                setattr(clock, key, value)
         if item.first_response_at is None:
             item.first_response_at = at
         item.last_response_at = at
         if item.state in ("new", "assigned"):
             item.state = "responded"
-        item.sla_due_at = min((c.due_at for c in running.get(item.mention_id, ()) if c.due_at), default=None)
+        item.sla_due_at = min((c.due_at for c in running if c.state == "running" and c.due_at), default=None)
         item.updated_at = now
         item.revision += 1
+        audit_rows.append({"workspace_id": item.workspace_id, "at": at, "actor": ACTOR, "action": "work.responded",
+                           "subject_type": "mention", "subject_id": str(item.mention_id),
+                           "details": {"reply_mention_id": plan.reply_mention_id, "state": item.state}})
+    if audit_rows:
+        session.execute(insert(_AUDIT), audit_rows)

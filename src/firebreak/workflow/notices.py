@@ -97,15 +97,16 @@ def sla_alerts(
     """Alerts for an SLA warning, breach or escalation level, one per recipient."""
     kind = "sla_warning" if event == "warning" else "sla_breach" if event == "breach" else "escalation"
     goal = metric.replace("_", " ")
+    missed = f"SLA breached: {goal} goal of {format_duration(target_seconds)} missed"
     if event == "warning":
-        subject = f"SLA warning: {goal} due in {format_duration(-overdue_seconds)}"
+        left = -overdue_seconds
+        subject = f"SLA warning: {goal} due {f'in {format_duration(left)}' if left >= 1 else 'now'}"
     elif event == "breach":
-        subject = f"SLA breached: {goal} goal of {format_duration(target_seconds)} missed"
+        subject = missed
     else:
-        subject = f"Escalation {event.split(':')[1]}: {goal} overdue by {format_duration(overdue_seconds)}"
+        late = f", overdue by {format_duration(overdue_seconds)}" if overdue_seconds >= 60 else ""
+        subject = f"{missed}{late} (escalation {event.removeprefix('escalation:')})"
     body = "\n".join([
-        subject,
-        "",
         f"Post: {_excerpt(text)}",
         f"Queue: {queue}; assigned to: {assignee or 'nobody'}",
         f"Open: {link}",

@@ -82,15 +82,14 @@ def work_detail(
     email = session.scalar(select(User.email).where(User.id == item.assignee_id)) if item.assignee_id else None
     clock_rows = []
     for clock in session.scalars(select(SlaClock).where(SlaClock.mention_id == mention_id).order_by(SlaClock.id)):
-        seen = clocks.view(runtime.calendar(clock.calendar), clock, now) if clock.calendar in runtime.calendars \
-            or clock.calendar == "always" else None
+        seen = clocks.view(runtime.clock_calendar(clock.calendar), clock, now)
         clock_rows.append({
             "metric": clock.metric, "policy": clock.policy, "calendar": clock.calendar, "state": clock.state,
             "target_seconds": clock.target_seconds, "started_at": clock.started_at, "due_at": clock.due_at,
             "warn_at": clock.warn_at, "breached_at": clock.breached_at, "stopped_at": clock.stopped_at,
-            "used_seconds": round(seen.used_seconds, 3) if seen else None,
-            "remaining_seconds": round(seen.remaining_seconds, 3) if seen else None,
-            "breached": seen.breached if seen else clock.breached_at is not None,
+            "used_seconds": round(seen.used_seconds, 3),
+            "remaining_seconds": round(seen.remaining_seconds, 3),
+            "breached": seen.breached,
             "escalation_level": clock.escalation_level,
         })
     trail = [

@@ -6,6 +6,7 @@ pipeline and the scheduler share one compiled copy per workspace playbook.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +19,8 @@ from firebreak.playbook.loader import LoadedPlaybook
 from firebreak.playbook.service import PlaybookStore
 from firebreak.routing import QueueSpec, Router, TeamSpec, on_call_at
 from firebreak.sla import SlaPolicies
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -69,6 +72,16 @@ class WorkflowRuntime:
                 return self._always
             raise KeyError(f"calendar {calendar_id!r} is not in playbook {self.version}")
         return calendar
+
+    def clock_calendar(self, calendar_id: str) -> BusinessCalendar:
+        """The calendar an existing clock is measured on: its own, or 24x7 when the playbook in force no
+        longer has it (the clock started under an older version); one stale clock must not stop the
+        scheduler or an agent's change."""
+        try:
+            return self.calendar(calendar_id)
+        except KeyError:
+            log.warning("calendar %r is not in playbook %s; measuring its clocks 24x7", calendar_id, self.version)
+            return self._always
 
     def on_call(self, team: TeamSpec, at: datetime) -> str | None:
         """The e-mail of the team's on-call person at `at`, if the team has a rotation."""

@@ -10,7 +10,6 @@ none of it does, so after a crash the next tick fires exactly what had not fired
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,8 +29,6 @@ from firebreak.workflow.models import SlaClock, SlaEvent, WorkItem
 from firebreak.workflow.notices import person_target, sla_alerts
 from firebreak.workflow.runtime import WorkflowRuntime
 from firebreak.workspaces.models import Workspace
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -54,6 +51,13 @@ class SlaScheduler:
     def tick(self, db: Database) -> TickReport:
         """Fire every event due now (in batches) and return what fired and when the next one is due."""
         report = TickReport()
+        # Look first with a reader: most ticks find nothing due, and on SQLite a writer would take the
+        # database's one write lock four times a second for nothing.
+        with db.read() as session:
+            next_due = session.scalar(select(func.min(SlaClock.next_fire_at)))
+        if next_due is None or next_due > self.clock.now():
+            report.next_due = next_due
+            return report
         while True:
             with db.write() as session:
                 fired_before = len(report.fired)
@@ -75,7 +79,7 @@ class SlaScheduler:
         work = {w.mention_id: w for w in session.scalars(select(WorkItem).where(WorkItem.mention_id.in_(mention_ids)))}
         texts = dict(session.execute(select(Mention.id, Mention.text).where(Mention.id.in_(mention_ids))).all())
         workspace_ids = {c.workspace_id for c in due}
-        slugs = dict(session.execute(select(Workspace.id, Workspace.slug).where(Workspace.id.in_(workspace_ids))))
+        slugs = dict(session.execute(select(Workspace.id, Workspace.slug).where(Workspace.id.in_(workspace_ids))).all())
         people = _People(session, workspace_ids, {w.assignee_id for w in work.values() if w.assignee_id})
         events: list[dict[str, object]] = []
         alerts: list[AlertDraft] = []
@@ -88,7 +92,7 @@ class SlaScheduler:
                 events.append({"workspace_id": clock.workspace_id, "clock_id": clock.id, "mention_id": clock.mention_id,
                                "event": event, "scheduled_at": scheduled, "fired_at": now,
                                "recipients": recipients})
-                used = clocks.used_seconds(runtime.calendar(clock.calendar), clock, now)
+                used = clocks.used_seconds(runtime.clock_calendar(clock.calendar), clock, now)
                 link = mention_link(self.public_url, slugs.get(clock.workspace_id, ""), clock.mention_id)
                 alerts.extend(sla_alerts(
                     workspace_id=clock.workspace_id, mention_id=clock.mention_id, clock_id=clock.id,
@@ -112,7 +116,8 @@ class SlaScheduler:
             wanted = () if runtime.escalation_delays else ("assignee",)
         else:
             level = int(event.removeprefix(clocks.ESCALATION))
-            wanted = runtime.escalation_notify[level - 1]
+            # A clock may be past the levels of a playbook uploaded since it breached: it fires, to nobody.
+            wanted = runtime.escalation_notify[level - 1] if level <= len(runtime.escalation_notify) else ()
         recipients: list[str] = []
         for entry in wanted:
             if entry == "assignee":

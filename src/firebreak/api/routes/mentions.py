@@ -11,6 +11,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
+from firebreak.api.bodies import read_limited
 from firebreak.api.deps import CallerDep, DbDep, ReadSessionDep, SettingsDep, WorkspaceSlug, find_workspace
 from firebreak.api.errors import ApiError, OrjsonResponse
 from firebreak.channels import service as channel_service
@@ -45,24 +46,6 @@ JSON_TYPES = ("application/json", NDJSON)
 # The body is read and decoded by hand (msgspec, size-limited), so describe it to OpenAPI explicitly;
 # the app adds BODY_DEFINITIONS to the document's components.
 BODY_SCHEMA, BODY_DEFINITIONS = body_json_schema("#/components/schemas/{name}")
-
-
-async def _read_limited(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            if int(declared) > limit:
-                raise ApiError(413, "payload_too_large", f"body of {declared} bytes exceeds the limit of {limit}")
-        except ValueError:
-            raise ApiError(400, "bad_request", "Content-Length is not a number") from None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "payload_too_large", f"body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _sqlstate(exc: BaseException) -> str | None:
@@ -130,7 +113,7 @@ async def ingest_webhook(
         )
     if not x_firebreak_channel:
         raise ApiError(400, "bad_request", "missing X-Firebreak-Channel header naming the sending channel")
-    body = await _read_limited(request, settings.max_body_bytes)
+    body = await read_limited(request, settings.max_body_bytes)
 
     def authenticate(session: Session) -> tuple[int, Channel]:
         # Authenticate before parsing: an unsigned body is never even decoded.

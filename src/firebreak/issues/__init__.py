@@ -1,0 +1,1 @@
+"""Rapid-response issues: from the first public acknowledgement to the aftermath (DESIGN.md section 7)."""
