@@ -266,3 +266,26 @@ def test_the_queue_lists_the_most_urgent_work_first(db, settings, acme, cast):
     assert rows[0]["overdue"] and rows[1]["sla_seconds_left"] == 240.0
     assert rows[3]["sla_due_at"] is None
     assert [r["flag"] for r in care] == ["red"]
+
+
+def test_the_customer_replying_brings_a_waiting_item_back_with_its_clocks_running(db, settings, acme, cast):
+    dan = actor(db, acme, "dan@acme.test")
+    author = {"handle": "pat"}
+    ingest_at(db, acme, [post("w1", LEGAL_THREAT, at=T, author=author)], received_at=T)
+    run_pipeline(db, settings, now=T)
+    m = mention_id(db, acme, "w1")
+    give(db, settings, acme, m, dan, "dan@acme.test", at=T)
+    move(db, settings, acme, m, dan, "responded", at=T + timedelta(minutes=2))
+    move(db, settings, acme, m, dan, "waiting", at=T + timedelta(hours=1), reason="asked for the order number")
+
+    later = T + timedelta(hours=3)
+    ingest_at(db, acme, [post("w2", "here it is: order 5512", at=later, author=author, reply_to="w1")],
+              received_at=later)
+    run_pipeline(db, settings, now=later)
+    item = work_item(db, acme, "w1")
+    assert (item.state, item.waiting_since) == ("assigned", None)
+    resolution = clocks_of(db, m)["resolution"]
+    assert resolution.state == "running"
+    assert resolution.due_at == T + timedelta(hours=10) == item.sla_due_at  # 8h goal + 2h waited
+    trail = detail(db, settings, acme, m, at=later)["audit"]
+    assert trail[-1]["action"] == "work.customer_replied" and trail[-1]["actor"] == "workflow"

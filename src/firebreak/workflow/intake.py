@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from firebreak.accounts.models import Membership, TeamMember, User
@@ -57,6 +57,9 @@ class Plan:
     assigned: tuple[int, str, int] | None = None  # (workspace, team, user) given work now
     # The assignment's place in the team's turn: stored as the member's last_assigned_at.
     assigned_at: datetime | None = None
+    # A customer's new post in a thread where their earlier items wait on them: those items resume.
+    resumes: list[int] = field(default_factory=list)
+    resumed_at: datetime | None = None
 
 
 RuntimeFor = Callable[[Session, int], WorkflowRuntime]
@@ -100,12 +103,34 @@ def plan_batch(
         if earlier_reply is not None:  # answered before this post got through the pipeline
             plan.answers, plan.runtime = mention.id, runtime
             plan.reply_mention_id, plan.answered_at = earlier_reply
+    _find_waiting(session, mentions, plans, runtimes)
     stamps = assigners.stamps()
     for plan in plans:
         if plan.assigned is not None:
             plan.assigned_at = stamps.get(plan.assigned, now)
     _resolve_answers(session, mentions, plans)
     return plans
+
+
+def _find_waiting(
+    session: Session, mentions: Sequence[Mention], plans: list[Plan], runtimes: dict[int, WorkflowRuntime]
+) -> None:
+    """Point each new customer post at that customer's items in the thread that wait on them."""
+    posts = {(m.workspace_id, m.conversation_id, m.author_id): (m, p) for m, p in zip(mentions, plans, strict=True)
+             if p.work_item is not None and m.conversation_id and m.author_id is not None}
+    if not posts:
+        return
+    rows = session.execute(
+        select(Mention.workspace_id, Mention.conversation_id, Mention.author_id, WorkItem.mention_id)
+        .join(WorkItem, WorkItem.mention_id == Mention.id)
+        .where(tuple_(Mention.workspace_id, Mention.conversation_id, Mention.author_id).in_(list(posts)),
+               WorkItem.state == "waiting"))
+    for workspace_id, conversation, author_id, waiting_id in rows:
+        mention, plan = posts[(workspace_id, conversation, author_id)]
+        if waiting_id != mention.id:
+            plan.resumes.append(waiting_id)
+            plan.resumed_at = mention.created_at
+            plan.runtime = runtimes[workspace_id]
 
 
 def mention_link(public_url: str, workspace_slug: str, mention_id: int) -> str:
@@ -261,6 +286,9 @@ def write_plans(session: Session, plans: Sequence[Plan], *, now: datetime) -> No
     answers = [p for p in plans if p.answers is not None]
     if answers:
         _record_answers(session, answers, now)
+    resumed = [p for p in plans if p.resumes]
+    if resumed:
+        _record_customer_replies(session, resumed, now)
     assigned = {p.assigned: p.assigned_at or now for p in plans if p.assigned is not None}
     if assigned:
         session.execute(
@@ -321,5 +349,37 @@ def _record_answers(session: Session, answers: Sequence[Plan], now: datetime) ->
         audit_rows.append({"workspace_id": item.workspace_id, "at": at, "actor": ACTOR, "action": "work.responded",
                            "subject_type": "mention", "subject_id": str(item.mention_id),
                            "details": {"reply_mention_id": plan.reply_mention_id, "state": item.state}})
+    if audit_rows:
+        session.execute(insert(_AUDIT), audit_rows)
+
+
+def _record_customer_replies(session: Session, plans: Sequence[Plan], now: datetime) -> None:
+    """The customer answered: items waiting on them are back with the team, and their clocks run again."""
+    resume_at = {item_id: p.resumed_at or now for p in plans for item_id in p.resumes}
+    runtime_of = {item_id: p.runtime for p in plans for item_id in p.resumes}
+    items = session.scalars(select(WorkItem).where(WorkItem.mention_id.in_(list(resume_at)),
+                                                   WorkItem.state == "waiting")).all()
+    paused: dict[int, list[SlaClock]] = {}
+    for clock in session.scalars(select(SlaClock).where(SlaClock.mention_id.in_([i.mention_id for i in items]))):
+        paused.setdefault(clock.mention_id, []).append(clock)
+    audit_rows: list[dict[str, Any]] = []
+    for item in items:
+        runtime = runtime_of[item.mention_id]
+        assert runtime is not None
+        # From when the customer posted, but never before the wait began (a late-arriving older post).
+        at = max(resume_at[item.mention_id], item.waiting_since or now)
+        for clock in paused.get(item.mention_id, ()):
+            calendar = runtime.clock_calendar(clock.calendar)
+            for key, value in clocks.resume(calendar, clock, at, runtime.escalation_delays).items():
+                setattr(clock, key, value)
+        item.state = "assigned" if item.assignee_id is not None else "new"
+        item.waiting_since = None
+        item.sla_due_at = min((c.due_at for c in paused.get(item.mention_id, ()) if c.state == "running" and c.due_at),
+                              default=None)
+        item.updated_at = now
+        item.revision += 1
+        audit_rows.append({"workspace_id": item.workspace_id, "at": at, "actor": ACTOR,
+                           "action": "work.customer_replied", "subject_type": "mention",
+                           "subject_id": str(item.mention_id), "details": {"state": item.state}})
     if audit_rows:
         session.execute(insert(_AUDIT), audit_rows)
