@@ -127,7 +127,7 @@ def test_unknown_permission_is_refused_with_the_list_of_permissions():
     assert problems(document) == [
         "roles.agent.may[1]: unknown permission 'fly'; permissions are view, respond, assign_self, assign, "
         "set_waiting, resolve, close, reopen, escalate, approve, approve_legal, publish, override_gate, "
-        "edit_playbook, manage_users"
+        "edit_playbook, manage_users, open_issue, write_content"
     ]
 
 

@@ -15,10 +15,9 @@ from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from firebreak.db.base import Base, BigId, UtcDateTime, WorkspaceScoped
+from firebreak.lifecycle import DRAFT_KINDS, STAKEHOLDER_ROLES
 
 SEVERITIES = ("low", "medium", "high", "critical")
-STAKEHOLDER_ROLES = ("owner", "communications", "legal", "product", "support", "executive_sponsor")
-DRAFT_KINDS = ("acknowledgement", "confirmation", "response", "faq", "talking_points")
 VERSION_STATES = ("draft", "in_review", "changes_requested", "approved", "superseded")
 
 
@@ -80,7 +79,7 @@ class IssueStage(WorkspaceScoped, Base):
     stage: Mapped[str] = mapped_column(String(48))
     entered_at: Mapped[datetime] = mapped_column(UtcDateTime())
     left_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    goal_seconds: Mapped[float | None]
+    goal: Mapped[str | None] = mapped_column(String(24))  # as the playbook writes it: "2h", "2bd"
     calendar: Mapped[str | None] = mapped_column(String(48))
     due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     overdue: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -48,7 +48,7 @@ Role = Literal["agent", "lead", "communications", "legal", "executive", "admin"]
 ROLES: tuple[Role, ...] = get_args(Role)
 Permission = Literal[
     "view", "respond", "assign_self", "assign", "set_waiting", "resolve", "close", "reopen", "escalate", "approve",
-    "approve_legal", "publish", "override_gate", "edit_playbook", "manage_users",
+    "approve_legal", "publish", "override_gate", "edit_playbook", "manage_users", "open_issue", "write_content",
 ]
 PERMISSIONS: tuple[Permission, ...] = get_args(Permission)
 Priority = Literal["urgent", "high", "normal", "low"]

@@ -65,7 +65,9 @@ class WorkItem(WorkspaceScoped, Base):
 
 
 class SlaClock(WorkspaceScoped, Base):
-    """One response-time goal for one mention, measured in business time on a playbook calendar.
+    """One time goal, measured in business time on a playbook calendar: a mention's response or resolution
+    goal, or an issue's stage goal or legal review (then `issue_id` is set instead of `mention_id`, and
+    `reference_id` names the stage visit or the draft version).
 
     Business seconds used so far are `consumed_seconds` plus the time since `segment_started_at` while
     running; pausing folds the running segment into `consumed_seconds`, resuming starts a new segment
@@ -75,14 +77,18 @@ class SlaClock(WorkspaceScoped, Base):
     __tablename__ = "sla_clocks"
     __table_args__ = (
         CheckConstraint(_in("state", CLOCK_STATES), name="state"),
-        CheckConstraint("metric IN ('first_response', 'next_response', 'resolution')", name="metric"),
+        CheckConstraint("metric IN ('first_response', 'next_response', 'resolution', 'stage', 'legal_review')",
+                        name="metric"),
+        CheckConstraint("(mention_id IS NULL) <> (issue_id IS NULL)", name="one_subject"),
         UniqueConstraint("mention_id", "metric"),
         Index("ix_sla_clocks_next_fire_at", "next_fire_at"),
         Index("ix_sla_clocks_workspace_id_state_due_at", "workspace_id", "state", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    mention_id: Mapped[int] = mapped_column(BigId, ForeignKey("mentions.id", ondelete="CASCADE"))
+    mention_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("mentions.id", ondelete="CASCADE"))
+    issue_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("issues.id", ondelete="CASCADE"), index=True)
+    reference_id: Mapped[int | None] = mapped_column(BigId)
     metric: Mapped[str] = mapped_column(String(16))
     policy: Mapped[str] = mapped_column(String(48))
     calendar: Mapped[str] = mapped_column(String(48))
@@ -110,7 +116,8 @@ class SlaEvent(WorkspaceScoped, Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     clock_id: Mapped[int] = mapped_column(BigId, ForeignKey("sla_clocks.id", ondelete="CASCADE"))
-    mention_id: Mapped[int] = mapped_column(BigId, ForeignKey("mentions.id", ondelete="CASCADE"), index=True)
+    mention_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("mentions.id", ondelete="CASCADE"), index=True)
+    issue_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("issues.id", ondelete="CASCADE"), index=True)
     event: Mapped[str] = mapped_column(String(24))
     scheduled_at: Mapped[datetime] = mapped_column(UtcDateTime())
     fired_at: Mapped[datetime] = mapped_column(UtcDateTime())

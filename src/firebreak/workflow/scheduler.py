@@ -90,6 +90,7 @@ class SlaScheduler:
                 event, scheduled = clock.next_event, clock.next_fire_at
                 recipients = self._recipients(runtime, event, item, people, now)
                 events.append({"workspace_id": clock.workspace_id, "clock_id": clock.id, "mention_id": clock.mention_id,
+                               "issue_id": clock.issue_id,
                                "event": event, "scheduled_at": scheduled, "fired_at": now,
                                "recipients": recipients})
                 used = clocks.used_seconds(runtime.clock_calendar(clock.calendar), clock, now)
