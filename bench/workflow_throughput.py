@@ -88,7 +88,7 @@ class Phase:
     reserve_ms: list[float] = field(default_factory=list)  # runner only
     settle_ms: list[float] = field(default_factory=list)  # runner only
     stand_in_ms: list[float] = field(default_factory=list)  # runner only: the stored-verdicts stage
-    rows: dict[str, int] = field(default_factory=dict)
+    rows: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -222,7 +222,7 @@ def check(db: TimedDatabase, dataset: Dataset, phase: Phase, audit_after: int) -
         def count(stmt: Any) -> int:
             return int(session.scalar(stmt) or 0)
 
-        rows = {
+        rows: dict[str, Any] = {
             "work_items": count(select(func.count()).select_from(WorkRow)),
             "assigned": count(select(func.count()).select_from(WorkRow).where(WorkRow.assignee_id.is_not(None))),
             "responded": count(select(func.count()).select_from(WorkRow).where(WorkRow.state == "responded")),
@@ -236,7 +236,7 @@ def check(db: TimedDatabase, dataset: Dataset, phase: Phase, audit_after: int) -
         }
         by_queue = dict(session.execute(select(WorkRow.queue, func.count()).group_by(WorkRow.queue)).all())
         pending = count(select(func.count()).select_from(Mention).where(Mention.state == "pending"))
-    rows["by_queue"] = by_queue  # type: ignore[assignment]
+    rows["by_queue"] = by_queue
     phase.rows = rows
     if rows["work_items"] != dataset.inbound:
         phase.problems.append(f"{rows['work_items']:,} work items for {dataset.inbound:,} inbound mentions")

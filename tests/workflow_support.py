@@ -38,6 +38,7 @@ from firebreak.mentions.models import Mention
 from firebreak.mentions.schemas import MentionIn
 from firebreak.notify.models import Alert
 from firebreak.pipeline.runner import Pipeline
+from firebreak.pipeline.stages.issues import IssuesStage
 from firebreak.pipeline.stages.workflow import WorkflowStage
 from firebreak.playbook.loader import LoadedPlaybook, load_playbook
 from firebreak.playbook.service import PlaybookStore, apply_playbook
@@ -214,8 +215,9 @@ def services_for(settings: Settings) -> Services:
 def clocked_pipeline(settings: Settings, clock: FixedClock) -> Pipeline:
     """The built-in stages with the workflow (and the pipeline's own claims) on `clock`."""
     services = services_for(settings)
-    stages = [stage for stage in services.stages() if stage.name != "workflow"]
+    stages = [stage for stage in services.stages() if stage.name not in ("workflow", "issues")]
     stages.append(WorkflowStage(services.workflows, public_url=settings.base_url, clock=clock))
+    stages.append(IssuesStage(clock=clock))
     return Pipeline(stages, max_attempts=settings.pipeline_max_attempts,
                     retry_base_seconds=settings.pipeline_retry_base_seconds, clock=clock)
 

@@ -12,7 +12,19 @@ from fastapi.concurrency import run_in_threadpool
 
 from firebreak import __version__
 from firebreak.api import errors
-from firebreak.api.routes import health, mentions, people, pipeline, playbook, workflow
+from firebreak.api.routes import (
+    aftermath,
+    content,
+    health,
+    issues,
+    mentions,
+    newsroom,
+    people,
+    pipeline,
+    playbook,
+    publishing,
+    workflow,
+)
 from firebreak.db.engine import Database
 from firebreak.db.migrate import ensure_migrated
 from firebreak.services import Services
@@ -46,6 +58,8 @@ def build_worker(db: Database, settings: Settings, services: Services | None = N
 
     worker.add_job(PeriodicJob("sla", fire_due, interval=settings.scheduler_interval_seconds))
     worker.add_job(PeriodicJob("alerts", deliver, interval=settings.alerts_interval_seconds))
+    outbox = services.outbox_dispatcher(db)
+    worker.add_job(PeriodicJob("outbox", lambda: outbox.deliver_due().more, interval=settings.alerts_interval_seconds))
     worker.after_batch(lambda: worker.wake("alerts"))
     if settings.feed_poll_enabled:
         poller = FeedPoller(db, max_text_chars=settings.max_text_chars)
@@ -106,6 +120,11 @@ def create_app(
     app.include_router(workflow.router)
     app.include_router(playbook.router)
     app.include_router(people.router)
+    app.include_router(content.router)
+    app.include_router(issues.router)
+    app.include_router(publishing.router)
+    app.include_router(newsroom.router)
+    app.include_router(aftermath.router)
     generate_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from urllib.parse import quote
 
 from sqlalchemy.orm import Session
 
 from firebreak.db.engine import Database
+from firebreak.issues.notices import issue_notices
 from firebreak.notify.delivery import AlertDispatcher
 from firebreak.notify.schema import ALERT_KINDS, TargetSpec
+from firebreak.outbox.delivery import OutboxDispatcher
 from firebreak.pipeline.base import Stage
 from firebreak.pipeline.runner import Pipeline
+from firebreak.pipeline.stages.issues import IssuesStage
 from firebreak.pipeline.stages.normalise import LanguageStage, NormaliseStage
 from firebreak.pipeline.stages.triage import TriageStage
 from firebreak.pipeline.stages.workflow import WorkflowStage
@@ -62,6 +65,7 @@ class Services:
             LanguageStage(),
             TriageStage(triager_for=self.triagers),
             WorkflowStage(self.workflows, public_url=self.settings.base_url),
+            IssuesStage(),
         ]
 
     def pipeline(self, stages: list[Stage] | None = None) -> Pipeline:
@@ -72,7 +76,12 @@ class Services:
         )
 
     def scheduler(self) -> SlaScheduler:
-        return SlaScheduler(self.workflows, public_url=self.settings.base_url)
+        return SlaScheduler(self.workflows, public_url=self.settings.base_url,
+                            issue_notices=partial(issue_notices, public_url=self.settings.base_url))
+
+    def outbox_dispatcher(self, db: Database) -> OutboxDispatcher:
+        """The sender of queued posts and replies (webhook connector per channel)."""
+        return OutboxDispatcher(db)
 
     def dispatcher(self, db: Database) -> AlertDispatcher:
         def targets(workspace_id: int) -> Mapping[str, TargetSpec]:

@@ -7,7 +7,21 @@ from typing import Annotated
 import typer
 
 from firebreak import __version__
-from firebreak.cli import admin, data, demo, feeds, people, playbook, train, triage, workflow
+from firebreak.cli import (
+    admin,
+    aftermath,
+    content,
+    data,
+    demo,
+    feeds,
+    issues,
+    people,
+    playbook,
+    publishing,
+    train,
+    triage,
+    workflow,
+)
 from firebreak.cli.common import clean_errors, console, database, settings, setup_logging
 from firebreak.db.migrate import current_revision, head_revision, upgrade
 
@@ -82,3 +96,7 @@ playbook.register(app)
 train.register(app)
 people.register(app)
 workflow.register(app)
+content.register(app)
+issues.register(app)
+publishing.register(app)
+aftermath.register(app)

@@ -6,13 +6,18 @@ alerts in the outbox, and move each clock's cursor to its next event. Either all
 none of it does, so after a crash the next tick fires exactly what had not fired, and the unique
 (clock, event) constraint makes a double firing impossible even for a buggy caller. On PostgreSQL,
 `FOR UPDATE SKIP LOCKED` lets several workers tick at once without taking the same clock.
+
+Issue clocks (a stage's time goal, a legal review) fire the same way; who hears of them and in what
+words comes from the `issue_notices` hook, because the issues layer sits above this one.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -38,15 +43,29 @@ class TickReport:
     next_due: datetime | None = None
 
 
+class IssueNotice(Protocol):
+    """Who hears of one issue clock's events, and the alerts that tell them."""
+
+    def recipients(self, runtime: WorkflowRuntime, event: str, now: datetime) -> list[str]: ...
+
+    def alerts(self, *, clock_id: int, metric: str, event: str, recipients: Sequence[str],
+               overdue_seconds: float) -> list[AlertDraft]: ...
+
+
+# Given the due clocks of issues, the notice for each (by clock id); a clock without one fires silently.
+IssueNotices = Callable[[Session, Sequence[SlaClock], datetime], Mapping[int, IssueNotice]]
+
+
 class SlaScheduler:
     """Fires what is due; call `tick` often (the worker sleeps until `next_due` or a short poll)."""
 
     def __init__(self, runtime_for: RuntimeFor, *, public_url: str, clock: Clock | None = None,
-                 batch_size: int = 500) -> None:
+                 batch_size: int = 500, issue_notices: IssueNotices | None = None) -> None:
         self.runtime_for = runtime_for
         self.public_url = public_url
         self.clock = clock or SystemClock()
         self.batch_size = batch_size
+        self.issue_notices = issue_notices
 
     def tick(self, db: Database) -> TickReport:
         """Fire every event due now (in batches) and return what fired and when the next one is due."""
@@ -75,7 +94,9 @@ class SlaScheduler:
         due = list(session.scalars(stmt))
         if not due:
             return 0
-        mention_ids = {c.mention_id for c in due}
+        mention_ids = {c.mention_id for c in due if c.mention_id is not None}
+        issue_clocks = [c for c in due if c.issue_id is not None]
+        notices = self.issue_notices(session, issue_clocks, now) if issue_clocks and self.issue_notices else {}
         work = {w.mention_id: w for w in session.scalars(select(WorkItem).where(WorkItem.mention_id.in_(mention_ids)))}
         texts = dict(session.execute(select(Mention.id, Mention.text).where(Mention.id.in_(mention_ids))).all())
         workspace_ids = {c.workspace_id for c in due}
@@ -88,19 +109,28 @@ class SlaScheduler:
             item = work.get(clock.mention_id)
             while clock.next_fire_at is not None and clock.next_fire_at <= now and clock.next_event:
                 event, scheduled = clock.next_event, clock.next_fire_at
-                recipients = self._recipients(runtime, event, item, people, now)
+                notice = notices.get(clock.id)
+                if clock.issue_id is not None:
+                    recipients = notice.recipients(runtime, event, now) if notice is not None else []
+                else:
+                    recipients = self._recipients(runtime, event, item, people, now)
                 events.append({"workspace_id": clock.workspace_id, "clock_id": clock.id, "mention_id": clock.mention_id,
                                "issue_id": clock.issue_id,
                                "event": event, "scheduled_at": scheduled, "fired_at": now,
                                "recipients": recipients})
                 used = clocks.used_seconds(runtime.clock_calendar(clock.calendar), clock, now)
-                link = mention_link(self.public_url, slugs.get(clock.workspace_id, ""), clock.mention_id)
-                alerts.extend(sla_alerts(
-                    workspace_id=clock.workspace_id, mention_id=clock.mention_id, clock_id=clock.id,
-                    metric=clock.metric, event=event, recipients=recipients, text=texts.get(clock.mention_id, ""),
-                    overdue_seconds=used - clock.target_seconds, target_seconds=clock.target_seconds,
-                    queue=item.queue if item else "-", assignee=people.email(item.assignee_id) if item else None,
-                    link=link))
+                if clock.issue_id is not None:
+                    if notice is not None:
+                        alerts.extend(notice.alerts(clock_id=clock.id, metric=clock.metric, event=event,
+                                                    recipients=recipients, overdue_seconds=used - clock.target_seconds))
+                else:
+                    link = mention_link(self.public_url, slugs.get(clock.workspace_id, ""), clock.mention_id)
+                    alerts.extend(sla_alerts(
+                        workspace_id=clock.workspace_id, mention_id=clock.mention_id, clock_id=clock.id,
+                        metric=clock.metric, event=event, recipients=recipients, text=texts.get(clock.mention_id, ""),
+                        overdue_seconds=used - clock.target_seconds, target_seconds=clock.target_seconds,
+                        queue=item.queue if item else "-", assignee=people.email(item.assignee_id) if item else None,
+                        link=link))
                 for key, value in clocks.after_firing(clock, event, runtime.escalation_delays).items():
                     setattr(clock, key, value)
                 report.fired.append((clock.id, event))
