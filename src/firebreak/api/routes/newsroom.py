@@ -67,7 +67,8 @@ def _not_found(room: newsroom.Newsroom | None, what: str) -> Response:
                              "X-Content-Type-Options": "nosniff"})
 
 
-@router.api_route("/{workspace}", methods=["GET", "HEAD"], response_class=Response, summary="The newsroom")
+@router.api_route("/{workspace}", methods=["HEAD"], include_in_schema=False)
+@router.api_route("/{workspace}", methods=["GET"], response_class=Response, summary="The newsroom")
 def newsroom_index(
     workspace: WorkspacePath, session: ReadSessionDep, settings: SettingsDep,
     if_none_match: IfNoneMatch = None, if_modified_since: IfModifiedSince = None,
@@ -81,7 +82,8 @@ def newsroom_index(
     return _answer(body, HTML, newsroom.last_modified(room, entries), if_none_match, if_modified_since)
 
 
-@router.api_route("/{workspace}/feed.atom", methods=["GET", "HEAD"], response_class=Response,
+@router.api_route("/{workspace}/feed.atom", methods=["HEAD"], include_in_schema=False)
+@router.api_route("/{workspace}/feed.atom", methods=["GET"], response_class=Response,
                   summary="The newsroom's Atom feed")
 def newsroom_feed(
     workspace: WorkspacePath, session: ReadSessionDep, settings: SettingsDep,
@@ -97,7 +99,8 @@ def newsroom_feed(
                    if_modified_since)
 
 
-@router.api_route("/{workspace}/{slug}", methods=["GET", "HEAD"], response_class=Response,
+@router.api_route("/{workspace}/{slug}", methods=["HEAD"], include_in_schema=False)
+@router.api_route("/{workspace}/{slug}", methods=["GET"], response_class=Response,
                   summary="One publication")
 def newsroom_entry(
     workspace: WorkspacePath, slug: SlugPath, session: ReadSessionDep, settings: SettingsDep,
