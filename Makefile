@@ -33,6 +33,8 @@ bench: install  ## Every benchmark script; each prints its figures.
 	$(BIN)/python bench/webhook_throughput.py
 	$(BIN)/python bench/pipeline_throughput.py
 	$(BIN)/python bench/triage_throughput.py
+	$(BIN)/python bench/workflow_throughput.py
+	$(BIN)/python bench/sla_scheduler.py
 
 clean:
 	rm -rf $(VENV) firebreak-data .pytest_cache
