@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
@@ -20,8 +21,6 @@ from firebreak.core.errors import InvalidInput
 from firebreak.notify.models import Alert
 from firebreak.notify.schema import ALERT_KINDS
 
-# Rows per INSERT statement: well under SQLite's limit of 32,766 bound parameters (12 per row).
-_CHUNK = 1000
 _SUBJECT_MAX = Alert.__table__.c.subject.type.length
 _DEDUPE_KEY_MAX = Alert.__table__.c.dedupe_key.type.length
 _TARGET_MAX = Alert.__table__.c.target.type.length
@@ -51,16 +50,17 @@ def enqueue(*, session: Session, alerts: Sequence[AlertDraft], now: datetime) ->
     if not alerts:
         return 0
     rows = [_row(draft, now) for draft in alerts]
-    dialect = session.get_bind().dialect.name
+    # One cached statement run over every row (SQLAlchemy pages it into multi-row INSERTs), instead of
+    # a statement with a VALUES list of its own compiled for each call.
+    # RETURNING yields only the rows inserted; rowcount is not reliable for multi-row inserts on psycopg.
+    return len(session.execute(_insert_statement(session.get_bind().dialect.name), rows).all())
+
+
+@lru_cache(maxsize=2)
+def _insert_statement(dialect: str) -> Any:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stored = 0
-    for start in range(0, len(rows), _CHUNK):
-        stmt = insert(Alert).values(rows[start:start + _CHUNK]).on_conflict_do_nothing(
-            index_elements=["workspace_id", "target", "dedupe_key"]
-        )
-        # RETURNING yields only the rows inserted; rowcount is not reliable for multi-row inserts on psycopg.
-        stored += len(session.execute(stmt.returning(Alert.id)).all())
-    return stored
+    return insert(Alert).on_conflict_do_nothing(
+        index_elements=["workspace_id", "target", "dedupe_key"]).returning(Alert.id)
 
 
 def _row(draft: AlertDraft, now: datetime) -> dict[str, Any]:

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
 
 from firebreak.channels.models import Channel
 from firebreak.mentions.models import Author, Mention
@@ -65,8 +66,7 @@ def load_context(session: Session, mentions: Sequence[Mention], *, now: datetime
                    WorkItem.state, WorkItem.first_response_at, Mention.id, Mention.channel_id,
                    Mention.reply_to_external_id, Mention.created_at)
             .outerjoin(WorkItem, WorkItem.mention_id == Mention.id)
-            .where(tuple_(Mention.workspace_id, Mention.conversation_id).in_(list(threads)),
-                   Mention.id.not_in(batch_ids))
+            .where(in_threads(threads), Mention.id.not_in(batch_ids))
         )
         for (workspace_id, conversation, author_id, direction, state, first_response_at, mention_id, channel_id,
              reply_to, created_at) in rows:
@@ -97,6 +97,19 @@ def load_context(session: Session, mentions: Sequence[Mention], *, now: datetime
             context.recent_posts[author_id] = posts
             context.recent_negative[author_id] = negative
     return context
+
+
+def in_threads(threads: set[tuple[int, str]]) -> ColumnElement[bool]:
+    """Mentions of these (workspace, conversation) threads, as one IN list per workspace.
+
+    SQLite cannot use the (workspace_id, conversation_id) index for a row-value IN list and scans the
+    whole table; `workspace_id = ? AND conversation_id IN (...)` is an index lookup per conversation.
+    """
+    by_workspace: dict[int, list[str]] = {}
+    for workspace_id, conversation in threads:
+        by_workspace.setdefault(workspace_id, []).append(conversation)
+    return or_(*(and_(Mention.workspace_id == ws, Mention.conversation_id.in_(conversations))
+                 for ws, conversations in by_workspace.items()))
 
 
 def _count_earlier_in_batch(context: BatchContext, mentions: Sequence[Mention]) -> None:

@@ -14,9 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
+from itertools import chain
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, tuple_, update
+from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from firebreak.accounts.models import Membership, TeamMember, User
@@ -26,7 +29,7 @@ from firebreak.notify import outbox
 from firebreak.notify.outbox import AlertDraft
 from firebreak.routing import Assigner, Candidate
 from firebreak.workflow import clocks
-from firebreak.workflow.facts import BatchContext, already_answered, load_context, mention_facts
+from firebreak.workflow.facts import BatchContext, already_answered, in_threads, load_context, mention_facts
 from firebreak.workflow.models import OPEN_STATES, SlaClock, WorkItem
 from firebreak.workflow.notices import red_flag_alerts, routing_alerts
 from firebreak.workflow.runtime import WorkflowRuntime
@@ -36,6 +39,8 @@ ACTOR = "workflow"
 _WORK = cast(Table, WorkItem.__table__)
 _CLOCKS = cast(Table, SlaClock.__table__)
 _AUDIT = cast(Table, AuditEntry.__table__)
+# Bound parameters per statement: under SQLite's limit of 32,766.
+_SQLITE_MAX_PARAMS = 32_000
 
 
 @dataclass(slots=True)
@@ -123,10 +128,13 @@ def _find_waiting(
     rows = session.execute(
         select(Mention.workspace_id, Mention.conversation_id, Mention.author_id, WorkItem.mention_id)
         .join(WorkItem, WorkItem.mention_id == Mention.id)
-        .where(tuple_(Mention.workspace_id, Mention.conversation_id, Mention.author_id).in_(list(posts)),
+        .where(in_threads({(ws, conversation) for ws, conversation, _author in posts}),
                WorkItem.state == "waiting"))
     for workspace_id, conversation, author_id, waiting_id in rows:
-        mention, plan = posts[(workspace_id, conversation, author_id)]
+        found = posts.get((workspace_id, conversation, author_id))
+        if found is None:
+            continue  # another author waiting in the same thread
+        mention, plan = found
         if waiting_id != mention.id:
             plan.resumes.append(waiting_id)
             plan.resumed_at = mention.created_at
@@ -142,16 +150,17 @@ def _plan_inbound(
     plan: Plan, mention: Mention, verdict: dict[str, Any], context: BatchContext, runtime: WorkflowRuntime,
     assigners: _Assigners, *, now: datetime, link: str,
 ) -> None:
+    workspace_id, mention_id = mention.workspace_id, mention.id  # ORM attribute reads are not free
     facts = mention_facts(mention, verdict, context)
     assessment = runtime.tree.evaluate(facts)
     route = runtime.router.route(facts)
     facts["priority"] = route.priority
     policy = runtime.policies.match(facts) if assessment.respond else None
     # Work that needs no reply (monitor, let stand) stays in the queue instead of using up someone's turn.
-    assignee = assigners.pick(mention.workspace_id, route.queue, runtime, now) if assessment.respond else None
+    assignee = assigners.pick(workspace_id, route.queue, runtime, now) if assessment.respond else None
     opened_at = mention.received_at or now
     plan.work_item = {
-        "mention_id": mention.id, "workspace_id": mention.workspace_id,
+        "mention_id": mention_id, "workspace_id": workspace_id,
         "state": "assigned" if assignee is not None else "new",
         "queue": route.queue, "team": route.team, "priority": route.priority, "route_rule": route.rule,
         "assignee_id": assignee, "action": assessment.action, "outcome": assessment.outcome,
@@ -162,7 +171,7 @@ def _plan_inbound(
         "closed_at": None, "updated_at": now, "revision": 1,
     }
     if assignee is not None:
-        plan.assigned = (mention.workspace_id, route.team, assignee)
+        plan.assigned = (workspace_id, route.team, assignee)
     if policy is not None:
         calendar = runtime.calendar(policy.calendar)
         response_metric = "next_response" if already_answered(mention, context) else "first_response"
@@ -172,7 +181,7 @@ def _plan_inbound(
             if seconds is None:
                 continue
             columns = clocks.start(calendar, at=opened_at, target_seconds=seconds, warn_fraction=policy.warn_at)
-            plan.clocks.append({"workspace_id": mention.workspace_id, "mention_id": mention.id, "metric": metric,
+            plan.clocks.append({"workspace_id": workspace_id, "mention_id": mention_id, "metric": metric,
                                 "policy": policy.policy, "calendar": policy.calendar, **columns})
         plan.work_item["sla_due_at"] = min((c["due_at"] for c in plan.clocks), default=None)
     plan.audit.append(_audit(mention, "work.opened", now, {
@@ -216,17 +225,21 @@ class _Assigners:
         self._members: dict[tuple[int, str], list[Candidate]] = {}
         self._on_call_ids: dict[tuple[int, str], int] | None = None  # (ws, e-mail) -> user, read when needed
         self._on_call_picks: dict[tuple[int, str, int], datetime] = {}
-        load: dict[tuple[int, int], int] = {
-            (ws, user): count for ws, user, count in session.execute(
+        members = session.execute(
+            select(TeamMember.workspace_id, TeamMember.team, TeamMember.user_id, TeamMember.available,
+                   TeamMember.last_assigned_at)
+            .join(User, User.id == TeamMember.user_id)
+            .where(TeamMember.workspace_id.in_(workspace_ids), User.active.is_(True))).all()
+        # Only team members' load matters: counted on the (workspace, assignee, state) index, member by member.
+        load: dict[tuple[int, int], int] = {}
+        if members:
+            load = {(ws, user): count for ws, user, count in session.execute(
                 select(WorkItem.workspace_id, WorkItem.assignee_id, func.count())
-                .where(WorkItem.workspace_id.in_(workspace_ids), WorkItem.assignee_id.is_not(None),
+                .where(WorkItem.workspace_id.in_(workspace_ids),
+                       WorkItem.assignee_id.in_({row.user_id for row in members}),
                        WorkItem.state.in_(OPEN_STATES))
                 .group_by(WorkItem.workspace_id, WorkItem.assignee_id))}
-        for ws, team, user_id, available, last in session.execute(
-                select(TeamMember.workspace_id, TeamMember.team, TeamMember.user_id, TeamMember.available,
-                       TeamMember.last_assigned_at)
-                .join(User, User.id == TeamMember.user_id)
-                .where(TeamMember.workspace_id.in_(workspace_ids), User.active.is_(True))):
+        for ws, team, user_id, available, last in members:
             self._members.setdefault((ws, team), []).append(
                 Candidate(user_id=user_id, available=available, open_items=load.get((ws, user_id), 0),
                           last_assigned_at=last))
@@ -279,10 +292,10 @@ def write_plans(session: Session, plans: Sequence[Plan], *, now: datetime) -> No
     """Store a batch of plans: work items, clocks, answers, alerts, team cursors and audit, in bulk."""
     work = [p.work_item for p in plans if p.work_item is not None]
     if work:
-        session.execute(insert(_WORK), work)
+        _insert_rows(session, _WORK, work)
     new_clocks = [c for p in plans for c in p.clocks]
     if new_clocks:
-        session.execute(insert(_CLOCKS), new_clocks)
+        _insert_rows(session, _CLOCKS, new_clocks)
     answers = [p for p in plans if p.answers is not None]
     if answers:
         _record_answers(session, answers, now)
@@ -303,7 +316,52 @@ def write_plans(session: Session, plans: Sequence[Plan], *, now: datetime) -> No
         outbox.enqueue(session=session, alerts=alerts, now=now)
     audit_rows = [row for p in plans for row in p.audit]
     if audit_rows:
-        session.execute(insert(_AUDIT), audit_rows)
+        _insert_rows(session, _AUDIT, audit_rows)
+
+
+def _insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert rows that all have the same keys.
+
+    PostgreSQL gets SQLAlchemy's executemany. On SQLite that costs more in per-row parameter handling
+    than the insert itself, so the rows go to the driver as multi-row INSERTs, each column's values
+    converted by its type's bind processor (a value shared by many rows, such as `now`, once).
+    """
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name != "sqlite":
+        session.execute(insert(table), rows)
+        return
+    names = tuple(rows[0])
+    columns = [[row[name] for row in rows] for name in names]
+    for index, convert in _bind_processors(dialect, table, names):
+        converted: dict[Any, Any] = {}
+        values = columns[index]
+        for position, value in enumerate(values):
+            try:
+                values[position] = converted[value]
+            except KeyError:
+                values[position] = converted[value] = convert(value)
+            except TypeError:  # unhashable (a JSON document)
+                values[position] = convert(value)
+    one_row = "(" + ", ".join(["?"] * len(names)) + ")"
+    quote = dialect.identifier_preparer.quote
+    into = f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in names)}) VALUES "
+    per_page = _SQLITE_MAX_PARAMS // len(names)
+    params = list(zip(*columns, strict=True))
+    for start in range(0, len(params), per_page):
+        page = params[start:start + per_page]
+        connection.exec_driver_sql(into + ", ".join([one_row] * len(page)), tuple(chain.from_iterable(page)))
+
+
+@lru_cache(maxsize=16)
+def _bind_processors(dialect: Dialect, table: Table, names: tuple[str, ...]) -> tuple[tuple[int, Any], ...]:
+    """(position, bind processor) for the columns whose values the driver cannot take as they are."""
+    out = []
+    for index, name in enumerate(names):
+        processor = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if processor is not None:
+            out.append((index, processor))
+    return tuple(out)
 
 
 def _record_answers(session: Session, answers: Sequence[Plan], now: datetime) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from firebreak.accounts.models import TeamMember, User
@@ -56,6 +56,37 @@ class IssueNotice(Protocol):
 IssueNotices = Callable[[Session, Sequence[SlaClock], datetime], Mapping[int, IssueNotice]]
 
 
+@dataclass(slots=True)
+class DueClock:
+    """The columns of a due clock that firing reads and moves: plain values, not an ORM object to flush."""
+
+    id: int
+    workspace_id: int
+    mention_id: int | None
+    issue_id: int | None
+    metric: str
+    calendar: str
+    target_seconds: float
+    warn_fraction: float
+    state: str
+    started_at: datetime
+    segment_started_at: datetime | None
+    consumed_seconds: float
+    warn_at: datetime | None
+    due_at: datetime | None
+    breached_at: datetime | None
+    next_fire_at: datetime | None
+    next_event: str | None
+    escalation_level: int
+
+
+_DUE_COLUMNS = [SlaClock.__table__.c[name] for name in DueClock.__dataclass_fields__]
+# What clocks.after_firing may change: written back for every fired clock in one executemany UPDATE.
+_CURSOR = ("warn_at", "breached_at", "next_fire_at", "next_event", "escalation_level")
+_MOVE_CURSORS = (update(SlaClock.__table__).where(SlaClock.__table__.c.id == bindparam("clock_id"))
+                 .values({name: bindparam(name) for name in _CURSOR}))
+
+
 class SlaScheduler:
     """Fires what is due; call `tick` often (the worker sleeps until `next_due` or a short poll)."""
 
@@ -87,16 +118,19 @@ class SlaScheduler:
 
     def _fire_batch(self, session: Session, report: TickReport) -> int:
         now = self.clock.now()
-        stmt = (select(SlaClock).where(SlaClock.next_fire_at <= now)
+        stmt = (select(*_DUE_COLUMNS).where(SlaClock.next_fire_at <= now)
                 .order_by(SlaClock.next_fire_at).limit(self.batch_size))
         if session.get_bind().dialect.name == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True)
-        due = list(session.scalars(stmt))
+        due = [DueClock(*row) for row in session.execute(stmt)]
         if not due:
             return 0
         mention_ids = {c.mention_id for c in due if c.mention_id is not None}
-        issue_clocks = [c for c in due if c.issue_id is not None]
-        notices = self.issue_notices(session, issue_clocks, now) if issue_clocks and self.issue_notices else {}
+        issue_clock_ids = [c.id for c in due if c.issue_id is not None]
+        notices: Mapping[int, IssueNotice] = {}
+        if issue_clock_ids and self.issue_notices:
+            issue_clocks = list(session.scalars(select(SlaClock).where(SlaClock.id.in_(issue_clock_ids))))
+            notices = self.issue_notices(session, issue_clocks, now)
         work = {w.mention_id: w for w in session.scalars(select(WorkItem).where(WorkItem.mention_id.in_(mention_ids)))}
         texts = dict(session.execute(select(Mention.id, Mention.text).where(Mention.id.in_(mention_ids))).all())
         workspace_ids = {c.workspace_id for c in due}
@@ -104,6 +138,7 @@ class SlaScheduler:
         people = _People(session, workspace_ids, {w.assignee_id for w in work.values() if w.assignee_id})
         events: list[dict[str, object]] = []
         alerts: list[AlertDraft] = []
+        moved: list[dict[str, object]] = []
         for clock in due:
             runtime = self.runtime_for(session, clock.workspace_id)
             item = work.get(clock.mention_id)
@@ -134,7 +169,9 @@ class SlaScheduler:
                 for key, value in clocks.after_firing(clock, event, runtime.escalation_delays).items():
                     setattr(clock, key, value)
                 report.fired.append((clock.id, event))
+            moved.append({"clock_id": clock.id, **{name: getattr(clock, name) for name in _CURSOR}})
         session.execute(SlaEvent.__table__.insert(), events)
+        session.execute(_MOVE_CURSORS, moved)
         report.alerts += outbox.enqueue(session=session, alerts=alerts, now=now)
         return len(due)
 
