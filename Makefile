@@ -21,7 +21,8 @@ demo: install  ## Load the sample scenario into the embedded SQLite database and
 serve: install
 	$(BIN)/firebreak serve
 
-test: install  ## The whole suite, on SQLite and PostgreSQL (what CI runs).
+test: install  ## The whole suite, on SQLite and PostgreSQL (what CI runs); installs Debian's chromium if missing.
+	scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install

@@ -21,6 +21,9 @@ from firebreak.db.engine import Database
 from firebreak.db.migrate import upgrade
 from firebreak.settings import Settings
 
+# Browser fixtures (Playwright driving Debian's chromium) for the tests that need them.
+pytest_plugins = ["tests.browser_support"]
+
 POSTGRES_ADMIN_URL = os.environ.get(
     "FIREBREAK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
