@@ -29,6 +29,7 @@ from firebreak.db.engine import Database
 from firebreak.db.migrate import ensure_migrated
 from firebreak.services import Services
 from firebreak.settings import Settings, get_settings
+from firebreak.web import register as register_web
 from firebreak.worker import BackgroundWorker, PeriodicJob
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,7 @@ def create_app(
     app.include_router(publishing.router)
     app.include_router(newsroom.router)
     app.include_router(aftermath.router)
+    register_web(app, settings)
     generate_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:

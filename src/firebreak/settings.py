@@ -35,6 +35,9 @@ class Settings(BaseSettings):
         5.0, gt=0, description="First retry delay; doubles each try (capped at one hour)."
     )
     playbook_path: Path | None = Field(None, description="Playbook YAML in force; default is the shipped guide.")
+    secret_key: str | None = Field(
+        None, description="Signs web session cookies; generated into DATA_DIR/secret_key when unset."
+    )
     alert_email_url: str | None = Field(
         None, description="Apprise mailto URL (SMTP server, sender) used to e-mail people their SLA alerts."
     )

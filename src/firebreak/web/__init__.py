@@ -1,0 +1,32 @@
+"""The web app: server-rendered pages for the people who work the inbox, beside the JSON API."""
+
+from __future__ import annotations
+
+from importlib import resources
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from firebreak.settings import Settings
+from firebreak.web.auth import FailedSignIns
+from firebreak.web.pages import PageError, SignInRequired, WebConfig, error_page, router
+from firebreak.web.sessions import SessionSigner, cookie_is_secure, load_secret
+
+
+def register(app: FastAPI, settings: Settings) -> None:
+    """Mount the pages, their error handling and /static on `app` (which already holds state.db and services)."""
+    app.state.web = WebConfig(SessionSigner(load_secret(settings)), FailedSignIns(), cookie_is_secure(settings))
+
+    @app.exception_handler(PageError)
+    async def _page_error(_: Request, exc: PageError) -> Response:
+        return error_page(exc)
+
+    @app.exception_handler(SignInRequired)
+    async def _sign_in_required(_: Request, exc: SignInRequired) -> Response:
+        return RedirectResponse(f"/sign-in?next={quote(exc.next_path, safe='')}", status_code=303)
+
+    app.include_router(router)
+    static = resources.files("firebreak.web").joinpath("static")
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
