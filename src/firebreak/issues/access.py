@@ -9,10 +9,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from firebreak.core.errors import Forbidden, NotFound
+from firebreak.core.errors import NotFound
 from firebreak.issues.models import Issue, IssueStakeholder
-from firebreak.routing import permits
-from firebreak.workflow.actions import Actor
+from firebreak.workflow.actions import Actor, require_permission
 from firebreak.workflow.runtime import WorkflowRuntime
 
 
@@ -38,11 +37,7 @@ def stakeholder_roles(session: Session, issue: Issue, actor: Actor) -> frozenset
     return frozenset(roles)
 
 
-def require(runtime: WorkflowRuntime, actor: Actor, permission: str, doing: str) -> None:
-    """Refuse with Forbidden, naming the permission, unless the actor's roles grant it."""
-    if not permits(runtime.roles, actor.roles, permission):
-        have = ", ".join(sorted(actor.roles)) or "no role"
-        raise Forbidden(f"{actor.name} ({have}) may not {doing}: it needs the {permission!r} permission")
+require = require_permission  # the same rule for issues as for work items
 
 
 def require_owner_or(session: Session, runtime: WorkflowRuntime, issue: Issue, actor: Actor, permission: str,

@@ -55,7 +55,8 @@ class Actor:
         return cls(user.email, roles_of(session=session, workspace_id=workspace_id, user_id=user.id), user.id)
 
 
-def _require(runtime: WorkflowRuntime, actor: Actor, permission: str, doing: str) -> None:
+def require_permission(runtime: WorkflowRuntime, actor: Actor, permission: str, doing: str) -> None:
+    """Refuse with Forbidden, naming the permission, unless the actor's roles grant it in the playbook."""
     if not permits(runtime.roles, actor.roles, permission):
         have = ", ".join(sorted(actor.roles)) or "no role"
         raise Forbidden(f"{actor.name} ({have}) may not {doing}: it needs the {permission!r} permission")
@@ -95,9 +96,9 @@ def assign(
         (assignee is not None and assignee.id == actor.user_id)
         or (assignee_email is None and item.assignee_id == actor.user_id))
     if own and not permits(runtime.roles, actor.roles, "assign"):
-        _require(runtime, actor, "assign_self", "take this mention" if assignee else "hand this mention back")
+        require_permission(runtime, actor, "assign_self", "take this mention" if assignee else "hand this mention back")
     elif not own:
-        _require(runtime, actor, "assign", "assign mentions to others")
+        require_permission(runtime, actor, "assign", "assign mentions to others")
     if assignee_email is not None:
         if assignee is None:
             raise InvalidInput(f"no user with e-mail {assignee_email!r}", field="assignee")
@@ -139,7 +140,7 @@ def change_state(
                            f"can go to {', '.join(allowed)}", field="state")
     if to_state == "closed" and item.needs_response and item.first_response_at is None and not reason:
         raise InvalidInput("closing a mention that was never answered needs a reason", field="reason")
-    _require(runtime, actor, permission, f"move a mention from {from_state} to {to_state}")
+    require_permission(runtime, actor, permission, f"move a mention from {from_state} to {to_state}")
     if to_state == "assigned" and item.assignee_id is None:
         to_state = "new"
     item_clocks = list(session.scalars(select(SlaClock).where(SlaClock.mention_id == mention_id)))
