@@ -106,12 +106,14 @@ class _TargetsWithPeople(Mapping[str, TargetSpec]):
     def __getitem__(self, key: str) -> TargetSpec:
         if key.startswith(PERSON_PREFIX):
             address = key.removeprefix(PERSON_PREFIX)
-            if not self._email_url:
-                return TargetSpec.model_construct(id="person", label=address, url=None, url_env=EMAIL_URL_ENV,
-                                                  kinds=list(ALERT_KINDS), rate_limit=_PERSON_LIMIT)
-            joiner = "&" if "?" in self._email_url else "?"
-            return TargetSpec.model_construct(id="person", label=address, url_env=None,
-                                              url=f"{self._email_url}{joiner}to={quote(address, safe='@')}",
+            url = None
+            if self._email_url:
+                joiner = "&" if "?" in self._email_url else "?"
+                url = f"{self._email_url}{joiner}to={quote(address, safe='@')}"
+            # Built without validation: "person" is not a playbook target id, and without a URL the
+            # delivery fails with a message naming FIREBREAK_ALERT_EMAIL_URL.
+            return TargetSpec.model_construct(id="person", label=address, url=url,
+                                              url_env=None if url else EMAIL_URL_ENV,
                                               kinds=list(ALERT_KINDS), rate_limit=_PERSON_LIMIT)
         return self._targets[key]
 

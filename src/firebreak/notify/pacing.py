@@ -5,17 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-RETRY_BASE = timedelta(seconds=10)
-RETRY_CAP = timedelta(hours=1)
+from firebreak.core.backoff import RETRY_BASE, RETRY_CAP, retry_delay
 
-
-def retry_delay(attempts: int, *, base: timedelta = RETRY_BASE, cap: timedelta = RETRY_CAP) -> timedelta:
-    """Return the wait after the `attempts`-th failed try: base, 2×base, 4×base… never more than `cap`."""
-    if attempts < 1:
-        raise ValueError(f"attempts must be at least 1, got {attempts}")
-    # Past 2**20 the cap has long been reached; stopping there keeps the float arithmetic finite.
-    return min(base * 2 ** min(attempts - 1, 20), cap)
-
+__all__ = ["RETRY_BASE", "RETRY_CAP", "rate_limit_frees_at", "retry_delay"]
 
 def rate_limit_frees_at(
     sent_at: Iterable[datetime], *, count: int, per: timedelta, now: datetime

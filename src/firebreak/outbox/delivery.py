@@ -34,6 +34,8 @@ from sqlalchemy.orm import Session
 
 from firebreak.audit import service as audit
 from firebreak.channels.models import Channel
+from firebreak.core.backoff import RETRY_BASE, RETRY_CAP
+from firebreak.core.backoff import retry_delay as backoff
 from firebreak.core.clock import Clock, SystemClock
 from firebreak.core.errors import ConnectorError
 from firebreak.db.engine import Database
@@ -41,20 +43,10 @@ from firebreak.outbox.connectors import Connector, OutboundChannel, OutgoingMess
 from firebreak.outbox.models import OutboxMessage
 from firebreak.outbox.service import SPACING_KEY
 
-RETRY_BASE = timedelta(seconds=10)
-RETRY_CAP = timedelta(hours=1)
 # A receiver may ask for a pause; longer than this and the message is better retried at the cap.
 RETRY_AFTER_CAP = timedelta(hours=6)
 
 ConnectorFactory = Callable[[OutboundChannel], Connector]
-
-
-def backoff(attempts: int, *, base: timedelta = RETRY_BASE, cap: timedelta = RETRY_CAP) -> timedelta:
-    """Return the wait after the `attempts`-th failed try: base, 2×base, 4×base… never more than `cap`."""
-    if attempts < 1:
-        raise ValueError(f"attempts must be at least 1, got {attempts}")
-    # Past 2**20 the cap has long been reached; stopping there keeps the arithmetic finite.
-    return min(base * 2 ** min(attempts - 1, 20), cap)
 
 
 def retry_at(now: datetime, attempts: int, *, asked: float | None = None, base: timedelta = RETRY_BASE,
