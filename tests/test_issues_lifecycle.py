@@ -625,7 +625,7 @@ def test_a_stage_clock_warns_breaches_and_escalates_exactly_once(
         ("crisis", "escalation", "Issue 1 'Latch battery drain': acknowledgement goal of 2h missed, "
                                  "overdue by 1h (escalation 3)"),
     ]
-    assert alerts[0].link == f"{settings.base_url.rstrip('/')}/api/v1/workspaces/acme/issues/{issue_id}"
+    assert alerts[0].link == f"{settings.base_url.rstrip('/')}/w/acme/issues/{issue_id}"
     assert alerts[0].payload["issue_id"] == issue_id and alerts[0].mention_id is None
 
 

@@ -86,7 +86,7 @@ def test_a_red_legal_threat_is_escalated_with_a_five_minute_clock_and_red_flag_a
         assert alert.mention_id == item.mention_id and alert.state == "pending"
         assert "matched 'my lawyer'" in alert.body
         assert "Recommended: Escalate to the owning team (escalate)" in alert.body
-        assert alert.link and alert.link.endswith(f"/workspaces/acme/mentions/{item.mention_id}")
+        assert alert.link and alert.link.endswith(f"/w/acme/mentions/{item.mention_id}")
         assert alert.payload["action"] == "escalate"
     opened = [e for e in _trail(db, item.mention_id) if e.action == "work.opened"]
     assert len(opened) == 1 and opened[0].actor == "workflow"
@@ -292,5 +292,5 @@ def test_a_red_flag_reaches_the_crisis_webhook_with_reasons_action_and_link(db, 
     assert message["type"] == "failure"
     assert "Why: legal threat: matched 'my lawyer', 'see you in court'" in message["message"]
     assert "Recommended: Escalate to the owning team (escalate)" in message["message"]
-    assert f"Open: http://127.0.0.1:8000/api/v1/workspaces/acme/mentions/{m}" in message["message"]
+    assert f"Open: http://127.0.0.1:8000/w/acme/mentions/{m}" in message["message"]
     assert {a.state for a in alerts_of(db, kind="red_flag")} == {"sent"}

@@ -38,8 +38,8 @@ _TITLE_IN_SUBJECT = 80
 
 
 def issue_link(public_url: str, workspace_slug: str, issue_id: int) -> str:
-    """Where a person reads the issue (the API until the web app's page exists)."""
-    return f"{public_url.rstrip('/')}/api/v1/workspaces/{workspace_slug}/issues/{issue_id}"
+    """Where a person reads and runs the issue: its page in the web app."""
+    return f"{public_url.rstrip('/')}/w/{workspace_slug}/issues/{issue_id}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -142,8 +142,8 @@ def _find_waiting(
 
 
 def mention_link(public_url: str, workspace_slug: str, mention_id: int) -> str:
-    """Where a person reads the mention (the API until the web app's page exists)."""
-    return f"{public_url.rstrip('/')}/api/v1/workspaces/{workspace_slug}/mentions/{mention_id}"
+    """Where a person reads and acts on the mention: its page in the web app."""
+    return f"{public_url.rstrip('/')}/w/{workspace_slug}/mentions/{mention_id}"
 
 
 def _plan_inbound(
