@@ -23,6 +23,7 @@ from firebreak.api.routes import (
     pipeline,
     playbook,
     publishing,
+    responses,
     workflow,
 )
 from firebreak.db.engine import Database
@@ -119,6 +120,7 @@ def create_app(
     app.include_router(mentions.router)
     app.include_router(pipeline.router)
     app.include_router(workflow.router)
+    app.include_router(responses.router)
     app.include_router(playbook.router)
     app.include_router(people.router)
     app.include_router(content.router)

@@ -22,7 +22,8 @@ class OutboxMessage(WorkspaceScoped, Base):
     __tablename__ = "outbox_messages"
     __table_args__ = (
         CheckConstraint(f"state IN ({', '.join(repr(s) for s in OUTBOX_STATES)})", name="state"),
-        CheckConstraint("kind IN ('post', 'reply')", name="kind"),
+        # A moderation (hide, delete, report as spam) of the post `in_reply_to` names goes out as kind 'moderate'.
+        CheckConstraint("kind IN ('post', 'reply', 'moderate')", name="kind"),
         UniqueConstraint("workspace_id", "idempotency_key"),
         Index("ix_outbox_messages_state_next_attempt_at", "state", "next_attempt_at"),
         Index("ix_outbox_messages_channel_id_next_attempt_at", "channel_id", "next_attempt_at"),

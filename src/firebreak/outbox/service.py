@@ -27,7 +27,7 @@ from firebreak.core.errors import Conflict, InvalidInput, NotFound
 from firebreak.outbox.connectors import OUTBOUND_URL, OutboundChannel, cannot_send, check_outbound_url
 from firebreak.outbox.models import OUTBOX_STATES, OutboxMessage
 
-MESSAGE_KINDS = ("post", "reply")
+MESSAGE_KINDS = ("post", "reply", "moderate")
 # Where the dispatcher reads a message's channel spacing (seconds), fixed when it was queued.
 SPACING_KEY = "spacing_seconds"
 MAX_LIST = 1000
@@ -107,7 +107,8 @@ def enqueue(*, session: Session, workspace_id: int, drafts: Sequence[OutboxDraft
 
 def _check(draft: OutboxDraft) -> None:
     if draft.kind not in MESSAGE_KINDS:
-        raise InvalidInput(f"unknown message kind {draft.kind!r}; kinds are post and reply", field="kind")
+        raise InvalidInput(f"unknown message kind {draft.kind!r}; kinds are {', '.join(MESSAGE_KINDS)}",
+                           field="kind")
     if not draft.idempotency_key or len(draft.idempotency_key) > _KEY_MAX:
         raise InvalidInput(f"the idempotency key must be 1 to {_KEY_MAX} characters, got "
                            f"{len(draft.idempotency_key)}", field="idempotency_key")
@@ -115,6 +116,8 @@ def _check(draft: OutboxDraft) -> None:
         raise InvalidInput("a message needs a body", field="body")
     if draft.kind == "reply" and not draft.in_reply_to:
         raise InvalidInput("a reply needs the id of the post it answers", field="in_reply_to")
+    if draft.kind == "moderate" and not draft.in_reply_to:
+        raise InvalidInput("a moderation needs the id of the post it acts on", field="in_reply_to")
     for name in ("in_reply_to", "conversation_id"):
         value = getattr(draft, name)
         if value is not None and len(value) > _REMOTE_MAX:

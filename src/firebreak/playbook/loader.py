@@ -117,7 +117,8 @@ def _plain(value: Any) -> Any:
 # Sections a playbook may leave out and take from the shipped default: a brand can start with its own
 # risk guide and adopt routing, SLAs and the rest later. Inherited sections are not cross-checked
 # against the brand's categories (a default rule naming a category the brand dropped never matches).
-INHERITABLE = ("assessment", "calendars", "roles", "teams", "queues", "routing", "sla", "alerts", "issues")
+INHERITABLE = ("assessment", "calendars", "roles", "teams", "queues", "routing", "sla", "alerts", "issues",
+               "replies")
 
 
 @lru_cache(maxsize=1)

@@ -12,6 +12,7 @@ Top-level sections (later capabilities add theirs beside these):
     sla:         response-time policies and escalation levels (firebreak.sla)
     alerts:      where alerts go (firebreak.notify)
     issues:      the rapid-response lifecycle: stages, time goals, checklists, gates, texts (firebreak.lifecycle)
+    replies:     saved replies to a mention, name -> text with {author} and {brand} (firebreak.workflow.responses)
     examples:    texts with the flag / category / action they must get, run by `firebreak playbook check`
 
 The sections after `risk` may be left out: the loader then takes them from the shipped default.
@@ -22,12 +23,12 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from firebreak.assessment import AssessmentSpec
 from firebreak.calendars import CalendarSpec, validate_calendar_ids
 from firebreak.core.validation import Location, location_of, refuse
-from firebreak.lifecycle import IssuesSpec
+from firebreak.lifecycle import IssuesSpec, placeholders
 from firebreak.notify.schema import AlertsConfig
 from firebreak.routing import QueueSpec, RolesSpec, RoutingSpec, TeamSpec, check_references, referenced_calendars
 from firebreak.sla import SlaSpec
@@ -163,6 +164,25 @@ class Example(Strict):
         return self
 
 
+# Saved replies: a name people pick from ("take-it-private"), and a text filled in for the mention.
+ReplyName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,47}$")]
+REPLY_PLACEHOLDERS = frozenset({"author", "brand"})
+
+
+def _reply_text(text: str) -> str:
+    if not text.strip():
+        raise ValueError("a saved reply needs some text")
+    unknown = sorted(placeholders(text) - REPLY_PLACEHOLDERS)
+    if unknown:
+        names = ", ".join(f"{{{name}}}" for name in unknown)
+        known = ", ".join(f"{{{name}}}" for name in sorted(REPLY_PLACEHOLDERS))
+        raise ValueError(f"unknown placeholder {names}; known: {known}")
+    return text
+
+
+ReplyText = Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(_reply_text)]
+
+
 class PlaybookMeta(Strict):
     name: str = Field(min_length=1)
     version: str | int = 1
@@ -183,6 +203,7 @@ class Playbook(Strict):
     sla: SlaSpec
     alerts: AlertsConfig = AlertsConfig()
     issues: IssuesSpec
+    replies: dict[ReplyName, ReplyText] = {}
     examples: list[Example] = []
 
     @field_validator("calendars")

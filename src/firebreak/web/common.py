@@ -31,6 +31,7 @@ from firebreak.workflow.actions import Actor
 from firebreak.workflow.runtime import WorkflowRuntime
 
 MAX_FORM_BYTES = 64 * 1024
+MAX_ID = 2**63 - 1  # ids are 64-bit: a bigger number names nothing, and PostgreSQL would refuse to compare it
 # Pages load only their own files: no inline script or style, no framing, forms post back to Firebreak.
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                            "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
@@ -178,6 +179,13 @@ def place(request: Request, slug: str, current: VisitDep, user: UserDep) -> Plac
 
 
 PlaceDep = Annotated[Place, Depends(place)]
+
+
+def ids_in_range(request: Request) -> None:
+    """An id in the path too big for the database is as missing as any other unknown id."""
+    for name, value in request.path_params.items():
+        if name.endswith("_id") and value.isascii() and value.isdigit() and int(value) > MAX_ID:
+            raise PageError(404, "Not found", f"There is no {name.removesuffix('_id')} {value} here.")
 
 
 def with_cookie(response: Response, request: Request, session: WebSession) -> Response:
