@@ -13,7 +13,7 @@ from firebreak.channels.models import Channel, FeedState
 from firebreak.core.clock import utcnow
 from firebreak.core.errors import InvalidInput, NotFound
 from firebreak.core.types import ChannelKind
-from firebreak.workspaces.service import check_slug
+from firebreak.workspaces.service import check_name, check_slug
 
 
 def new_secret() -> str:
@@ -46,7 +46,7 @@ def create_channel(
         workspace_id=workspace_id,
         slug=slug,
         kind=kind,
-        name=name or slug,
+        name=check_name(name) if name else slug,
         config=config or {},
         webhook_secret=webhook_secret or new_secret(),
     )

@@ -97,7 +97,7 @@ def demo(
 
 
 def _print_people(people: tuple[scenario.DemoPerson, ...]) -> None:
-    lines = ["", f"People (one per role; password for all: {scenario.DEMO_PASSWORD}):"]
+    lines = ["", f"People (one per role; sign in at /sign-in with password {scenario.DEMO_PASSWORD}):"]
     for person in people:
         teams = ", ".join(f"{team}{' (lead)' if lead else ''}" for team, lead in person.teams) or "no team"
         lines.append(f"  {person.email:<20} {', '.join(person.roles):<15} {teams}")
@@ -136,6 +136,9 @@ def _print_guide(cfg: Settings, load: scenario.DemoLoad, *, token: str, secret: 
         '-H "X-Firebreak-Signature: sha256=$sig" -d "$body"',
         "",
         f"Open {base}/docs for the API reference.",
+        "",
+        f"The web app: {base}/sign-in, then {base}/w/{scenario.WORKSPACE_SLUG}/inbox (live), "
+        f"/issues, /dashboard and /settings.",
     ]
     for line in lines:
         out.print(line, markup=False)

@@ -28,9 +28,13 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/")
-def home(request: Request, user: UserDep) -> Response:
+def home(request: Request, current: VisitDep) -> Response:
+    if current.user is None:  # nobody has an account yet: the first run (web/setup.py) makes the first admin
+        with db(request).read() as session:
+            first_run = not accounts.has_users(session=session)
+        return redirect("/setup" if first_run else "/sign-in")
     with db(request).read() as session:
-        workspaces = auth.workspaces_of(session, user.id)
+        workspaces = auth.workspaces_of(session, current.user.id)
     if not workspaces:
         raise PageError(403, "No workspace yet", "Your account is not a member of any workspace; ask an admin.")
     return redirect(f"/w/{workspaces[0].slug}/inbox")

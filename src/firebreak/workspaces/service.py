@@ -17,6 +17,7 @@ from firebreak.workspaces.models import ApiToken, Workspace
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 TOKEN_PREFIX = "fbk_"
+MAX_NAME = 200
 SCOPES = frozenset({"mentions:read", "mentions:write", "workflow:write", "admin"})
 
 
@@ -27,9 +28,18 @@ def check_slug(slug: str, *, what: str = "slug") -> str:
     return slug
 
 
+def check_name(name: str, *, field: str = "name") -> str:
+    """Return a display name trimmed, refusing an empty one or one too long to store."""
+    cleaned = name.strip()
+    if not cleaned or len(cleaned) > MAX_NAME:
+        raise InvalidInput(f"a name needs 1 to {MAX_NAME} characters", field=field)
+    return cleaned
+
+
 def create_workspace(*, session: Session, slug: str, name: str, actor: str = "system") -> Workspace:
     """Create a workspace; its slug must be unused."""
     check_slug(slug, what="workspace")
+    name = check_name(name)
     if session.scalar(select(Workspace.id).where(Workspace.slug == slug)) is not None:
         raise InvalidInput(f"workspace {slug!r} already exists", field="workspace")
     workspace = Workspace(slug=slug, name=name)
@@ -81,6 +91,9 @@ def create_token(
     user_id: int | None = None,
 ) -> tuple[ApiToken, str]:
     """Create an API token and return it with its secret, which is shown once and never stored."""
+    name = check_name(name)
+    if not scopes:
+        raise InvalidInput(f"a token needs at least one scope; known: {', '.join(sorted(SCOPES))}", field="scopes")
     unknown = sorted(set(scopes) - SCOPES)
     if unknown:
         raise InvalidInput(f"unknown scope(s) {', '.join(unknown)}; known: {', '.join(sorted(SCOPES))}", field="scopes")
@@ -125,3 +138,9 @@ def revoke_token(*, session: Session, workspace_id: int, token_id: int, actor: s
         subject_type="api_token",
         subject_id=token_id,
     )
+
+
+def list_tokens(*, session: Session, workspace_id: int) -> list[ApiToken]:
+    """Return the workspace's tokens, newest first, revoked ones included (their hashes are never shown)."""
+    return list(session.scalars(select(ApiToken).where(ApiToken.workspace_id == workspace_id)
+                                .order_by(ApiToken.id.desc())))
