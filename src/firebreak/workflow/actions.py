@@ -72,7 +72,7 @@ def get_item(session: Session, workspace_id: int, mention_id: int, *, lock: bool
     return item
 
 
-def _check_revision(item: WorkItem, expected: int | None) -> None:
+def check_revision(item: WorkItem, expected: int | None) -> None:
     if expected is not None and expected != item.revision:
         raise Conflict(f"mention {item.mention_id} changed since you loaded it (revision {item.revision}, you "
                        f"had {expected}); reload and try again", field="revision")
@@ -84,7 +84,7 @@ def assign(
 ) -> WorkItem:
     """Give the item to a member who can take it (or back to the queue with None)."""
     item = get_item(session, workspace_id, mention_id, lock=True)
-    _check_revision(item, expected_revision)
+    check_revision(item, expected_revision)
     if item.state in ("resolved", "closed"):
         raise InvalidInput(f"mention {mention_id} is {item.state}; reopen it before assigning", field="state")
     assignee: User | None = None
@@ -131,7 +131,7 @@ def change_state(
     if to_state not in WORK_STATES:
         raise InvalidInput(f"unknown state {to_state!r}; states are {', '.join(WORK_STATES)}", field="state")
     item = get_item(session, workspace_id, mention_id, lock=True)
-    _check_revision(item, expected_revision)
+    check_revision(item, expected_revision)
     from_state = item.state
     permission = TRANSITIONS.get((from_state, to_state))
     if permission is None:

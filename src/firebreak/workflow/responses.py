@@ -34,7 +34,7 @@ from firebreak.outbox import service as outbox
 from firebreak.outbox.connectors import OutboundChannel, cannot_send
 from firebreak.outbox.models import OutboxMessage
 from firebreak.triage.models import MentionTriage
-from firebreak.workflow.actions import Actor, _check_revision, get_item, require_permission
+from firebreak.workflow.actions import Actor, check_revision, get_item, require_permission
 from firebreak.workflow.facts import load_context, mention_facts
 from firebreak.workflow.intake import Plan, mention_link, write_plans
 from firebreak.workflow.models import WorkItem
@@ -150,7 +150,7 @@ def _reply(
     private = note is not None
     require_permission(runtime, actor, "respond", "take a conversation private" if private else "reply to a mention")
     item = get_item(session, workspace_id, mention_id, lock=True)
-    _check_revision(item, expected_revision)
+    check_revision(item, expected_revision)
     if item.state in _CLOSED:
         raise InvalidInput(f"mention {mention_id} is {item.state}; reopen it before replying", field="state")
     body = _reply_text(runtime, text, template)
@@ -254,7 +254,7 @@ def escalate(
     why = _reason(reason, required=True, doing="escalate")
     assert why is not None
     item = get_item(session, workspace_id, mention_id, lock=True)
-    _check_revision(item, expected_revision)
+    check_revision(item, expected_revision)
     if item.state in _CLOSED:
         raise InvalidInput(f"mention {mention_id} is {item.state}; reopen it before escalating", field="state")
     earlier = session.execute(
