@@ -26,6 +26,7 @@ from firebreak.core.clock import utcnow
 from firebreak.core.errors import NotFound
 from firebreak.issues.models import SEVERITIES, Issue, IssueMention
 from firebreak.mentions.models import Mention
+from firebreak.mentions.service import get_mention
 from firebreak.outbox.connectors import OutboundChannel, cannot_send
 from firebreak.triage.models import MentionTriage
 from firebreak.web.common import (
@@ -247,6 +248,13 @@ def moderate(request: Request, where: PlaceDep, mention_id: int, form: FormDep) 
 def link_issue(request: Request, where: PlaceDep, mention_id: int, form: FormDep) -> Response:
     """Hand the form on to the chosen issue's links (a 307 keeps the POST and its body), so a select works
     without JavaScript; the issues page checks the issue, the member's role and the token again."""
+    with db(request).read() as session:
+        try:
+            get_mention(session=session, workspace_id=where.workspace_id, mention_id=mention_id)
+        except NotFound:
+            raise PageError(404, "Mention not found", f"There is no mention {mention_id} in {where.name}.") from None
+    if form.getlist("mention_id") != [str(mention_id)]:
+        raise PageError(422, "That form could not be read", "It must name this page's mention and no other.")
     issue_id = form.get("issue_id", "").strip()
     if not issue_id.isdigit():
         return _detail_page(request, where, mention_id, FormErrors("link-issue", "Choose an open issue to link to."),
