@@ -114,7 +114,10 @@ def horizontal_overflow(page: Page) -> int:
 
 
 @contextmanager
-def serve_firebreak(settings: Settings, db: Database) -> Iterator[str]:
-    """The real app (no worker) on a loopback port for the block; yields its base URL."""
-    with serve_app(create_app(settings, db=db, run_worker=False)) as base_url:
+def serve_firebreak(settings: Settings, db: Database, *, run_worker: bool = False) -> Iterator[str]:
+    """The real app on a loopback port for the block (with its in-process worker when asked); yields its base URL.
+
+    Open event streams (the live inbox) never end by themselves, so shutdown waits at most a second for them.
+    """
+    with serve_app(create_app(settings, db=db, run_worker=run_worker), timeout_graceful_shutdown=1) as base_url:
         yield base_url
