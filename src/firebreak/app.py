@@ -15,6 +15,7 @@ from firebreak.api import errors
 from firebreak.api.routes import (
     aftermath,
     content,
+    dashboard,
     health,
     issues,
     mentions,
@@ -128,6 +129,7 @@ def create_app(
     app.include_router(publishing.router)
     app.include_router(newsroom.router)
     app.include_router(aftermath.router)
+    app.include_router(dashboard.router)
     register_web(app, settings)
     generate_openapi = app.openapi
 

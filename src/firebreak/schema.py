@@ -6,6 +6,7 @@ from firebreak.accounts import models as account_models
 from firebreak.audit import models as audit_models
 from firebreak.channels import models as channel_models
 from firebreak.db.base import Base
+from firebreak.insights import models as insight_models
 from firebreak.issues import models as issue_models
 from firebreak.mentions import models as mention_models
 from firebreak.notify import models as notify_models
@@ -18,6 +19,6 @@ from firebreak.workspaces import models as workspace_models
 metadata = Base.metadata
 
 __all__ = [
-    "account_models", "audit_models", "channel_models", "issue_models", "mention_models", "metadata",
+    "account_models", "audit_models", "channel_models", "insight_models", "issue_models", "mention_models", "metadata",
     "notify_models", "outbox_models", "playbook_models", "triage_models", "workflow_models", "workspace_models",
 ]

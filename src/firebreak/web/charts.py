@@ -25,7 +25,7 @@ from markupsafe import Markup, escape
 # The drawing's own coordinate system; the browser scales it to the container's width.
 WIDTH = 480
 HEIGHT = 220
-MARGIN_LEFT = 44
+MARGIN_LEFT = 50
 MARGIN_RIGHT = 10
 MARGIN_TOP = 12
 MARGIN_BOTTOM = 28
@@ -201,7 +201,7 @@ def horizontal_bars(
     top = 100.0 if unit == "%" else _Scale.fit(0, max(values)).top
     row_height = 34
     height = MARGIN_TOP + row_height * len(items) + 4
-    left, right = 4, WIDTH - 56
+    left, right = 4, WIDTH - 62
     parts = []
     for i, (name, value) in enumerate(items):
         y = MARGIN_TOP + i * row_height

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, Double, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, CheckConstraint, Double, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from firebreak.db.base import Base, BigId, UtcDateTime, WorkspaceScoped
@@ -34,6 +34,7 @@ class WorkItem(WorkspaceScoped, Base):
         Index("ix_work_items_workspace_id_assignee_id_state", "workspace_id", "assignee_id", "state"),
         Index("ix_work_items_workspace_id_state_opened_at", "workspace_id", "state", "opened_at"),
         Index("ix_work_items_workspace_id_state_sla_due_at", "workspace_id", "state", "sla_due_at"),
+        Index("ix_work_items_workspace_id_updated_at_mention_id", "workspace_id", "updated_at", "mention_id"),
     )
 
     mention_id: Mapped[int] = mapped_column(BigId, ForeignKey("mentions.id", ondelete="CASCADE"), primary_key=True)
@@ -83,6 +84,8 @@ class SlaClock(WorkspaceScoped, Base):
         UniqueConstraint("mention_id", "metric"),
         Index("ix_sla_clocks_next_fire_at", "next_fire_at"),
         Index("ix_sla_clocks_workspace_id_state_due_at", "workspace_id", "state", "due_at"),
+        Index("ix_sla_clocks_issue_clocks", "issue_id", sqlite_where=text("issue_id IS NOT NULL"),
+              postgresql_where=text("issue_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
