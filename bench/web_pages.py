@@ -471,6 +471,7 @@ def main() -> None:
             loaded = load(db, args.mentions, now)
         else:
             print(f"reusing {loaded.mentions:,} mentions in {args.keep}", file=sys.stderr)
+            upgrade(db.engine)  # a file kept by an older revision gains the newer migrations (indexes)
         with serve(db, data_dir) as base_url:
             client = signed_in_client(base_url)
             results = []
