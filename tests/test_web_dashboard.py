@@ -117,7 +117,8 @@ def test_the_page_is_safe_under_its_content_security_policy(app: FastAPI, work: 
     page = signed_in(app, "lee@acme.test").get("/w/acme/dashboard?days=90")
     assert page.status_code == 200
     assert "script-src 'self'" in page.headers["content-security-policy"]
-    assert " style=" not in page.text and "<script" not in page.text and " on" + "click=" not in page.text
+    assert " style=" not in page.text and "<script>" not in page.text and " on" + "click=" not in page.text
+    assert page.text.count("<script") == page.text.count('<script src="/static/')  # files only, never inline
     assert '<link rel="stylesheet" href="/static/charts.css">' in page.text
     for sheet in ("charts.css", "dashboard.css"):
         assert TestClient(app).get(f"/static/{sheet}").status_code == 200

@@ -1,30 +1,10 @@
-// The inbox: keyboard shortcuts over the rows, SLA countdowns that keep counting, and a banner when new work
+// The inbox: keyboard shortcuts over the rows and a banner when new work
 // arrives (from the server-sent events of /w/{slug}/inbox/events). Without this file the page still works.
 (function () {
   "use strict";
 
   var rows = [];
   var current = -1;
-
-  function span(seconds) {
-    var minutes = Math.floor(Math.abs(seconds) / 60);
-    if (minutes < 60) { return minutes + "m"; }
-    if (minutes < 48 * 60) { return Math.floor(minutes / 60) + "h " + (minutes % 60) + "m"; }
-    return Math.floor(minutes / 1440) + "d " + Math.floor((minutes % 1440) / 60) + "h";
-  }
-
-  function tick() {
-    var cells = document.querySelectorAll("td[data-due]");
-    var now = Date.now();
-    for (var i = 0; i < cells.length; i++) {
-      var due = Date.parse(cells[i].getAttribute("data-due"));
-      if (isNaN(due)) { continue; }
-      var left = (due - now) / 1000;
-      cells[i].textContent = left <= 0 ? "OVERDUE " + span(left) : span(left) + " left";
-      cells[i].classList.toggle("overdue", left <= 0);
-      cells[i].classList.toggle("soon", left > 0 && left < 15 * 60);
-    }
-  }
 
   // ------------------------------------------------------------------------------------------ keys
 
@@ -138,8 +118,6 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     rows = Array.prototype.slice.call(document.querySelectorAll("#inbox-rows tbody tr[data-mention]"));
-    tick();
-    window.setInterval(tick, 1000);
     document.addEventListener("keydown", onKey);
     listen();
   });
