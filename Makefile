@@ -36,6 +36,7 @@ bench: install  ## Every benchmark script; each prints its figures.
 	$(BIN)/python bench/triage_throughput.py
 	$(BIN)/python bench/workflow_throughput.py
 	$(BIN)/python bench/sla_scheduler.py
+	$(BIN)/python bench/web_pages.py
 
 clean:
 	rm -rf $(VENV) firebreak-data .pytest_cache
