@@ -119,6 +119,7 @@ def test_a_red_mention_arrives_live_and_runs_to_a_published_answer(browser, db, 
         row = lee.locator(f"tr[data-mention='{mention_id}']")
         expect(row).to_be_visible()
         expect(row.locator(".flag")).to_have_text("red")
+        assert horizontal_overflow(lee) <= 0  # eleven columns fit 1280 px
 
         # Open it, take it.
         row.get_by_role("link").first.click()
