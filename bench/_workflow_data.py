@@ -202,7 +202,7 @@ def staffed_workspace(db: Database, slug: str = "bench") -> Workspace:
 # ------------------------------------------------------------------------------------ mentions
 
 
-def _weighted(rng: random.Random, choices: tuple[tuple[Any, int], ...]) -> Any:
+def weighted(rng: random.Random, choices: tuple[tuple[Any, int], ...]) -> Any:
     return rng.choices([c[0] for c in choices], weights=[c[1] for c in choices])[0]
 
 
@@ -258,7 +258,7 @@ def ingest_triaged(
             inbound_of_channel[slug].append(external)
         raw["channel"] = slug
         channel_of.append(slug)
-        flag = "green" if outbound else _weighted(rng, (("red", 5), ("yellow", 25), ("green", 70)))
+        flag = "green" if outbound else weighted(rng, (("red", 5), ("yellow", 25), ("green", 70)))
         category, group, _ = rng.choices(CATEGORIES[flag], weights=[c[2] for c in CATEGORIES[flag]])[0]
         raw.setdefault("text", f"@brand {rng.choice(TEXTS[flag])} #{n}")
         pending_items.append(msgspec.convert(raw, MentionIn))
@@ -278,7 +278,7 @@ def ingest_triaged(
 
 def _verdict(rng: random.Random, flag: str, category: str, group: str, outbound: bool) -> dict[str, Any]:
     """A `triage_results` row without its mention id (filled in once stored)."""
-    sentiment = "neutral" if outbound else _weighted(rng, SENTIMENTS[flag])
+    sentiment = "neutral" if outbound else weighted(rng, SENTIMENTS[flag])
     reasons = [{"kind": "rule", "label": f"{category.replace('_', ' ')}: matched a phrase", "category": category,
                 "flag": flag}]
     if sentiment == "negative":
@@ -286,7 +286,7 @@ def _verdict(rng: random.Random, flag: str, category: str, group: str, outbound:
     return {
         "flag": flag, "category": category, "category_group": group, "sentiment": sentiment,
         "sentiment_score": round(rng.uniform(0.5, 1.0), 4), "offensive": not outbound and rng.random() < 0.03,
-        "offensive_score": round(rng.random(), 4), "intent": None if outbound else _weighted(rng, INTENTS[flag]),
+        "offensive_score": round(rng.random(), 4), "intent": None if outbound else weighted(rng, INTENTS[flag]),
         "confidence": round(rng.uniform(0.3, 1.0), 4), "reasons": reasons, "playbook_version": "bench",
         "model_version": "bench",
     }

@@ -55,7 +55,17 @@ from zoneinfo import ZoneInfo
 import httpx
 import orjson
 import uvicorn
-from _workflow_data import CATEGORIES, INTENTS, SENTIMENTS, TEXTS, machine, percentile, scratch_database
+from _workflow_data import (
+    CATEGORIES,
+    INTENTS,
+    SENTIMENTS,
+    TEXTS,
+    machine,
+    percentile,
+    scratch_database,
+    vacuum_analyze,
+    weighted,
+)
 from sqlalchemy import func, insert, select, text
 
 from firebreak.accounts import service as accounts
@@ -157,10 +167,6 @@ def received_times(rng: random.Random, count: int, now: datetime) -> list[dateti
     return [start + timedelta(seconds=offset) for offset in offsets]
 
 
-def _weighted(rng: random.Random, choices: tuple[tuple[Any, int], ...]) -> Any:
-    return rng.choices([c[0] for c in choices], weights=[c[1] for c in choices])[0]
-
-
 def load(db: Database, count: int, now: datetime, seed: int = 20261124) -> Loaded:
     """Bulk insert the bench data; return what was made."""
     started = time.perf_counter()
@@ -193,7 +199,7 @@ def load(db: Database, count: int, now: datetime, seed: int = 20261124) -> Loade
         mention_id = first_mention + n
         external = f"b{n}"
         outbound = n > 10 and rng.random() < 0.03
-        flag = "green" if outbound else _weighted(rng, (("red", 5), ("yellow", 25), ("green", 70)))
+        flag = "green" if outbound else weighted(rng, (("red", 5), ("yellow", 25), ("green", 70)))
         category, group, _ = rng.choices(CATEGORIES[flag], weights=[c[2] for c in CATEGORIES[flag]])[0]
         reply_to = None
         conversation = external
@@ -212,12 +218,12 @@ def load(db: Database, count: int, now: datetime, seed: int = 20261124) -> Loade
             "reply_to_external_id": reply_to, "conversation_id": conversation, "state": "processed",
             "attempts": 1, "processed_at": received + timedelta(seconds=2),
         })
-        sentiment = "neutral" if outbound else _weighted(rng, SENTIMENTS[flag])
+        sentiment = "neutral" if outbound else weighted(rng, SENTIMENTS[flag])
         verdicts.append({
             "mention_id": mention_id, "workspace_id": workspace_id, "flag": flag, "category": category,
             "category_group": group, "sentiment": sentiment, "sentiment_score": round(rng.uniform(0.5, 1.0), 4),
             "offensive": not outbound and rng.random() < 0.03, "offensive_score": round(rng.random(), 4),
-            "intent": None if outbound else _weighted(rng, INTENTS[flag]), "confidence": round(rng.uniform(0.3, 1), 4),
+            "intent": None if outbound else weighted(rng, INTENTS[flag]), "confidence": round(rng.uniform(0.3, 1), 4),
             "reasons": [{"kind": "rule", "label": category.replace("_", " "), "category": category, "flag": flag}],
             "playbook_version": "bench", "model_version": "bench", "triaged_at": received + timedelta(seconds=1),
         })
@@ -245,7 +251,7 @@ def load(db: Database, count: int, now: datetime, seed: int = 20261124) -> Loade
                 session.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                                      f"(SELECT max(id) FROM {table}))"))
     open_issues(db, workspace_id, now, staff)
-    _analyze(db)
+    vacuum_analyze(db)
     loaded.seconds = time.perf_counter() - started
     return loaded
 
@@ -326,16 +332,6 @@ def _insert_batched(db: Database, table: Any, rows: Any) -> None:
     if batch:
         with db.write() as session:
             session.execute(insert(table), batch)
-
-
-def _analyze(db: Database) -> None:
-    """Fresh planner statistics after bulk loading."""
-    if db.is_sqlite:
-        with db.write() as session:
-            session.execute(text("ANALYZE"))
-        return
-    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE"))
 
 
 def existing(db: Database) -> Loaded | None:
